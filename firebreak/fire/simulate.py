@@ -41,7 +41,7 @@ class BatchResult:
 
 @dataclass(frozen=True)
 class _Prepared:
-    costs: np.ndarray  # (rows, cols, 16) float32 minutes
+    costs: np.ndarray  # (rows * cols, 16) minutes
     fire_type: np.ndarray  # (rows, cols) int8
     cannot_burn: np.ndarray  # (rows, cols) bool
     ignitions: np.ndarray

@@ -63,23 +63,29 @@ CROSSED, SHARE = _crossed()
 
 @njit(cache=True)
 def edge_costs(rate, direction, eccentricity, cell_size, azimuths, lengths, crossed, share):
-    """Travel time (min) of every move out of every cell, shape (rows, cols, 16), float32;
-    inf where the move leaves the grid or crosses a cell that cannot burn (rate 0).
+    """Travel time (min) of every move out of every cell, shape (rows * cols, 16) float64 in
+    row-major cell order; inf where the move leaves the grid or crosses a cell that cannot
+    burn (rate 0).
 
-    The 16 directional slownesses of each cell are computed once, then summed along moves.
+    A cell's slowness toward azimuth t, (1 - e cos(t - head)) / (R (1 - e)), is linear in
+    (cos t, sin t): three numbers per cell give its 16 directional rates without more trigonometry.
     """
     rows, cols = rate.shape
-    slowness = np.full((rows, cols, N_MOVES), np.inf)
+    a = np.full((rows, cols), np.inf)
+    bx = np.zeros((rows, cols))
+    by = np.zeros((rows, cols))
     for i in range(rows):
         for j in range(cols):
             r = rate[i, j]
-            if r <= 0.0:
-                continue
-            e = eccentricity[i, j]
-            for k in range(N_MOVES):
-                c = math.cos(math.radians(azimuths[k] - direction[i, j]))
-                slowness[i, j, k] = (1.0 - e * c) / (r * (1.0 - e))
-    costs = np.full((rows, cols, N_MOVES), np.inf, np.float32)
+            if r > 0.0:
+                e = eccentricity[i, j]
+                a[i, j] = 1.0 / (r * (1.0 - e))
+                head = math.radians(direction[i, j])
+                bx[i, j] = a[i, j] * e * math.cos(head)
+                by[i, j] = a[i, j] * e * math.sin(head)
+    cos_k = np.cos(np.radians(azimuths))
+    sin_k = np.sin(np.radians(azimuths))
+    costs = np.full((rows * cols, N_MOVES), np.inf)
     for i in range(rows):
         for j in range(cols):
             if rate[i, j] <= 0.0:
@@ -89,13 +95,13 @@ def edge_costs(rate, direction, eccentricity, cell_size, azimuths, lengths, cros
                 for p in range(4):
                     if share[k, p] == 0.0:
                         break
-                    a = i + crossed[k, p, 0]
-                    b = j + crossed[k, p, 1]
-                    if a < 0 or a >= rows or b < 0 or b >= cols:
+                    u = i + crossed[k, p, 0]
+                    v = j + crossed[k, p, 1]
+                    if u < 0 or u >= rows or v < 0 or v >= cols:
                         total = np.inf
                         break
-                    total += share[k, p] * lengths[k] * cell_size * slowness[a, b, k]
-                costs[i, j, k] = total
+                    total += share[k, p] * (a[u, v] - bx[u, v] * cos_k[k] - by[u, v] * sin_k[k])
+                costs[i * cols + j, k] = total * lengths[k] * cell_size
     return costs
 
 
@@ -139,81 +145,76 @@ def _pop(keys, cells, size):
 
 
 @njit(cache=True)
-def _move_allowed(blocked, i, j, k, offsets, crossed):
-    rows, cols = blocked.shape
-    a = i + offsets[k, 0]
-    b = j + offsets[k, 1]
-    if a < 0 or a >= rows or b < 0 or b >= cols or blocked[a, b]:
-        return False
-    if k >= 8:  # knight move: both cells it passes through must be able to burn
-        return not (blocked[i + crossed[k, 1, 0], j + crossed[k, 1, 1]]
-                    or blocked[i + crossed[k, 2, 0], j + crossed[k, 2, 1]])
-    if offsets[k, 0] != 0 and offsets[k, 1] != 0:  # diagonal: not between two touching barriers
-        return not (blocked[i, b] and blocked[a, j])
-    return True
-
-
-@njit(cache=True)
 def travel_times(costs, blocked, ignitions, duration, offsets, crossed):
-    """Dijkstra from the ignition cells (n, 2) over the move costs (rows, cols, 16).
+    """Dijkstra from the ignition cells (n, 2) over the move costs (rows * cols, 16).
 
-    Returns (arrival min, inf beyond `duration` or never reached; predecessor flat index,
-    -1 for ignitions and unburned cells; support mask: burned cells plus the cells that the
-    fastest-path moves into them pass beside or through; a barrier added outside the
-    support cannot change the result).
+    `blocked` (rows, cols) marks cells that cannot burn (non-burnable, breaks). Returns
+    (arrival min, inf beyond `duration` or never reached; predecessor flat index, -1 for
+    ignitions and unburned cells; support mask: burned cells plus the cells that the
+    fastest-path moves into them pass beside or through: a barrier added outside the support
+    cannot change the result).
     """
     rows, cols = blocked.shape
     n = rows * cols
-    arrival = np.full((rows, cols), np.inf)
-    pred = np.full((rows, cols), -1, np.int32)
-    done = np.zeros((rows, cols), np.bool_)
-    support = np.zeros((rows, cols), np.bool_)
-    keys = np.empty(n * N_MOVES + len(ignitions) + 1)
-    cells = np.empty(n * N_MOVES + len(ignitions) + 1, np.int64)
+    flat_blocked = blocked.ravel()
+    step = np.empty(N_MOVES, np.int64)
+    via1 = np.empty(N_MOVES, np.int64)  # knight: cells passed through; diagonal: cells beside
+    via2 = np.empty(N_MOVES, np.int64)
+    for k in range(N_MOVES):
+        step[k] = offsets[k, 0] * cols + offsets[k, 1]
+        if k >= 8:
+            via1[k] = crossed[k, 1, 0] * cols + crossed[k, 1, 1]
+            via2[k] = crossed[k, 2, 0] * cols + crossed[k, 2, 1]
+        else:
+            via1[k] = offsets[k, 1]
+            via2[k] = offsets[k, 0] * cols
+    arrival = np.full(n, np.inf)
+    pred = np.full(n, -1, np.int32)
+    pred_move = np.full(n, -1, np.int8)
+    done = np.zeros(n, np.bool_)
+    support = np.zeros(n, np.bool_)
+    capacity = n * N_MOVES + len(ignitions) + 1
+    keys = np.empty(capacity)
+    cells = np.empty(capacity, np.int64)
     size = 0
     for q in range(len(ignitions)):
-        i, j = ignitions[q, 0], ignitions[q, 1]
-        if not blocked[i, j] and arrival[i, j] > 0.0:
-            arrival[i, j] = 0.0
-            size = _push(keys, cells, size, 0.0, i * cols + j)
+        c = ignitions[q, 0] * cols + ignitions[q, 1]
+        if not flat_blocked[c] and arrival[c] > 0.0:
+            arrival[c] = 0.0
+            size = _push(keys, cells, size, 0.0, c)
     while size > 0:
         t, c, size = _pop(keys, cells, size)
-        i = c // cols
-        j = c % cols
-        if done[i, j]:
+        if done[c]:
             continue
         if t > duration:
             break
-        done[i, j] = True
-        support[i, j] = True
-        p = pred[i, j]
-        if p >= 0:
-            pi = p // cols
-            pj = p % cols
-            di = i - pi
-            dj = j - pj
-            if abs(di) == 2 or abs(dj) == 2:
-                for k in range(8, N_MOVES):
-                    if offsets[k, 0] == di and offsets[k, 1] == dj:
-                        support[pi + crossed[k, 1, 0], pj + crossed[k, 1, 1]] = True
-                        support[pi + crossed[k, 2, 0], pj + crossed[k, 2, 1]] = True
-            elif di != 0 and dj != 0:
-                support[pi, j] = True
-                support[i, pj] = True
+        done[c] = True
+        support[c] = True
+        k = pred_move[c]
+        if k >= 0 and (k >= 8 or (offsets[k, 0] != 0 and offsets[k, 1] != 0)):
+            support[pred[c] + via1[k]] = True
+            support[pred[c] + via2[k]] = True
         for k in range(N_MOVES):
-            cost = costs[i, j, k]
-            if cost == np.inf or not _move_allowed(blocked, i, j, k, offsets, crossed):
+            cost = costs[c, k]
+            if cost == np.inf:
                 continue
-            a = i + offsets[k, 0]
-            b = j + offsets[k, 1]
+            d = c + step[k]
+            if done[d] or flat_blocked[d]:
+                continue
+            if k >= 8:
+                if flat_blocked[c + via1[k]] or flat_blocked[c + via2[k]]:
+                    continue
+            elif via1[k] != 0 and via2[k] != 0:
+                if flat_blocked[c + via1[k]] and flat_blocked[c + via2[k]]:
+                    continue
             candidate = t + cost
-            if candidate < arrival[a, b] and not done[a, b]:
-                arrival[a, b] = candidate
-                pred[a, b] = c
-                size = _push(keys, cells, size, candidate, a * cols + b)
-    for i in range(rows):
-        for j in range(cols):
-            if not done[i, j]:
-                arrival[i, j] = np.inf
-                pred[i, j] = -1
-    return arrival, pred, support
+            if candidate < arrival[d]:
+                arrival[d] = candidate
+                pred[d] = c
+                pred_move[d] = k
+                size = _push(keys, cells, size, candidate, d)
+    for c in range(n):
+        if not done[c]:
+            arrival[c] = np.inf
+            pred[c] = -1
+    return arrival.reshape(rows, cols), pred.reshape(rows, cols), support.reshape(rows, cols)
