@@ -155,17 +155,7 @@ def rate_toward(behaviour: FireBehaviour, azimuth_deg: float) -> np.ndarray:
 
 
 def directional_intensity(behaviour: FireBehaviour) -> np.ndarray:
-    """Fireline intensity (kW/m) of a front moving north, east, south and west in every cell,
-    shape (4, rows, cols) in that order: heat per unit area times the rate normal to the part of
-    the elliptical front facing that way (Catchpole et al. 1982, as Behave)."""
-    rate, e, lwr, head = behaviour.rate, behaviour.eccentricity, behaviour.length_to_width, behaviour.direction
-    back = rate * (1.0 - e) / (1.0 + e)
-    f = (rate + back) / 2.0
-    g = rate - f
-    h = f / lwr
-    out = np.empty((4,) + rate.shape)
-    for k, azimuth in enumerate(CARDINALS):
-        t = np.radians(azimuth - head)
-        normal_rate = g * np.cos(t) + np.sqrt((f * np.cos(t)) ** 2 + (h * np.sin(t)) ** 2)
-        out[k] = behaviour.heat_per_area * normal_rate / 60.0
-    return out
+    """Fireline intensity (kW/m) of the fire moving north, east, south and west in every cell,
+    shape (4, rows, cols) in that order: heat per unit area times the elliptical rate toward that
+    direction / 60, as Behave computes intensity in a direction of interest."""
+    return np.stack([behaviour.heat_per_area * rate_toward(behaviour, azimuth) / 60.0 for azimuth in CARDINALS])

@@ -23,9 +23,8 @@ spread rate m/min, fireline intensity kW/m, flame length m, wind km/h, slope ris
 - Ellipse: length-to-width ratio from Anderson (1983) with the effective wind speed, capped
   at 8 (Behave's surface fire size), eccentricity e = sqrt(LW^2 - 1) / LW, backing rate R (1 - e) / (1 + e); the rate from the
   ignition point in a direction at angle t off the head is R (1 - e) / (1 - e cos t)
-  (polar ellipse about its rear focus, Behave's "from ignition point" mode); the fireline
-  intensity of the front moving in direction t uses the rate normal to the perimeter
-  (Catchpole et al. 1982), as Behave.
+  (polar ellipse about its rear focus, Behave's "from ignition point" mode); Behave's fireline
+  intensity in a direction of interest is that rate times I_R t_r / 60, and so is ours.
 - Fireline intensity I = R I_R t_r / 60 with residence time t_r = 384 / sigma (Anderson 1969);
   flame length 0.45 I^0.46 ft (Byram 1959, I in Btu/ft/s).
 """
@@ -274,20 +273,6 @@ def length_to_width(effective_wind_mph):
 def rate_from_ignition(ros, ecc, head_deg, direction_deg):
     """Spread rate from the ignition point toward `direction_deg` (units of `ros`)."""
     return ros * (1.0 - ecc) / (1.0 - ecc * math.cos(math.radians(direction_deg - head_deg)))
-
-
-@njit(cache=True)
-def rate_normal_to_front(ros, ecc, lwr, head_deg, direction_deg):
-    """Rate of the part of the front whose normal points toward `direction_deg` (Catchpole
-    et al. 1982, as Behave uses for directional fireline intensity)."""
-    back = ros * (1.0 - ecc) / (1.0 + ecc)
-    f = (ros + back) / 2.0
-    g = ros - f
-    h = f / lwr
-    t = math.radians(direction_deg - head_deg)
-    ct = math.cos(t)
-    st = math.sin(t)
-    return g * ct + math.sqrt(f * f * ct * ct + h * h * st * st)
 
 
 @njit(cache=True)
