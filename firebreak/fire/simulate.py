@@ -96,6 +96,9 @@ class IncrementalSimulator:
     only removes moves, and a removed move that no fastest path uses changes no arrival time
     (ties break by cell index, so not even a predecessor). Re-runs reuse the scenario's
     precomputed move costs; only the Dijkstra runs again.
+
+    Attributes arrival, burned, fire_type, predecessor are (scenarios, rows, cols) as in
+    `BatchResult`; support[s] marks the cells whose becoming a break can change scenario s.
     """
 
     def __init__(self, landscape, scenarios: list[Scenario], breaks: np.ndarray | None = None):
@@ -109,13 +112,13 @@ class IncrementalSimulator:
         self.burned = np.empty((n, rows, cols), bool)
         self.fire_type = np.empty((n, rows, cols), np.int8)
         self.predecessor = np.empty((n, rows, cols), np.int32)
-        self._support = np.empty((n, rows, cols), bool)
+        self.support = np.empty((n, rows, cols), bool)
         for s in range(n):
             self._store(s)
 
     def _store(self, s: int) -> None:
         (self.arrival[s], self.burned[s], self.fire_type[s], self.predecessor[s],
-         self._support[s]) = _run(self._prepared[s], self.breaks)
+         self.support[s]) = _run(self._prepared[s], self.breaks)
 
     def add_breaks(self, mask: np.ndarray) -> int:
         """Add the cells of boolean `mask` to the breaks; returns how many scenarios were re-run."""
@@ -123,7 +126,7 @@ class IncrementalSimulator:
         if not new.any():
             return 0
         self.breaks |= new
-        stale = np.flatnonzero(self._support[:, new].any(axis=1))
+        stale = np.flatnonzero(self.support[:, new].any(axis=1))
         for s in stale:
             self._store(int(s))
         return len(stale)
