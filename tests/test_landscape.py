@@ -18,6 +18,7 @@ from firebreak.landscape import (
     load_npz,
     load_tiles,
     sample_landscape,
+    sample_tiles,
     save_npz,
     synthetic_landscape,
     tile,
@@ -297,3 +298,14 @@ def test_bad_tiling_arguments():
         tile(synthetic_landscape((32, 32)), 64)
     with pytest.raises(LandscapeError, match="max_nodata_fraction"):
         tile(synthetic_landscape((32, 32)), 16, max_nodata_fraction=2)
+
+
+def test_train_holdout_split_is_fixed_and_disjoint():
+    train, holdout = sample_tiles(64, "train"), sample_tiles(64, "holdout")
+    assert (len(train), len(holdout)) == (32, 8)
+    windows = lambda tiles: {t.metadata["window"] for t in tiles}
+    assert not windows(train) & windows(holdout)
+    assert windows(train) | windows(holdout) == windows(sample_tiles(64))
+    assert windows(load_landscapes("sample:64:holdout")) == windows(holdout)
+    with pytest.raises(LandscapeError, match="expected 'sample:<size>'"):
+        load_landscapes("sample:big")

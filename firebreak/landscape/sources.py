@@ -5,10 +5,12 @@ from __future__ import annotations
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
+from typing import Literal
 
 from .bundle import load_npz
 from .core import Landscape, LandscapeError
 from .geotiff import find_landfire_files, load_landfire, load_tiles
+from .tiling import tile
 
 SAMPLE_NAME = "worcester_vt.npz"
 
@@ -22,16 +24,40 @@ def sample_landscape() -> Landscape:
         return load_npz(path)
 
 
+Split = Literal["train", "holdout", "all"]
+#: Every HOLDOUT_EVERY-th real tile (row-major from the north-west) is held out of training.
+HOLDOUT_EVERY = 5
+
+
+def sample_tiles(size: int = 64, split: Split = "all") -> list[Landscape]:
+    """Nodata-free, non-overlapping `size` x `size` tiles of the bundled landscape, row-major,
+    and the fixed train/holdout split: tile i is held out when i % 5 == 4 (8 of the 40 tiles
+    of 64 x 64). Evaluation uses the holdout tiles only; training never sees them."""
+    if split not in ("train", "holdout", "all"):
+        raise LandscapeError(f"sample_tiles: split {split!r} must be 'train', 'holdout' or 'all'")
+    tiles = tile(sample_landscape(), size)
+    if split == "all":
+        return tiles
+    holdout = split == "holdout"
+    return [t for i, t in enumerate(tiles) if (i % HOLDOUT_EVERY == HOLDOUT_EVERY - 1) == holdout]
+
+
 def load_landscapes(source: str | Path) -> list[Landscape]:
     """Landscapes from any supported source:
 
     - ``"sample"``: the bundled real landscape;
+    - ``"sample:64"``, ``"sample:64:train"``, ``"sample:64:holdout"``: its tiles (`sample_tiles`);
     - an ``.npz`` bundle, or a folder of them (sorted by name);
     - a folder of the old tool's tiles (``cropped_raster/<key>/...``);
     - a folder of LANDFIRE GeoTIFFs (one landscape).
     """
     if str(source) == "sample":
         return [sample_landscape()]
+    if str(source).startswith("sample:"):
+        _, size, *split = str(source).split(":")
+        if not size.isdigit() or len(split) > 1:
+            raise LandscapeError(f"{source}: expected 'sample:<size>' or 'sample:<size>:<train|holdout|all>'")
+        return sample_tiles(int(size), *split)
     path = Path(source)
     if path.is_file() and path.suffix == ".npz":
         return [load_npz(path)]
@@ -44,6 +70,6 @@ def load_landscapes(source: str | Path) -> list[Landscape]:
         if find_landfire_files(path):
             return [load_landfire(path)]
     raise LandscapeError(
-        f"{source}: not a landscape source. Give 'sample', an .npz bundle, a folder of .npz bundles, "
+        f"{source}: not a landscape source. Give 'sample', 'sample:64:holdout', an .npz bundle, a folder of .npz bundles, "
         "a folder of LANDFIRE GeoTIFFs, or a cropped_raster tile folder."
     )
