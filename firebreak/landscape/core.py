@@ -179,6 +179,11 @@ def _frozen(array, dtype, source: str, layer: str) -> np.ndarray:
     return out
 
 
+def _file(landscape: Landscape, source: str, layer: str) -> str:
+    """The file a layer came from, when the loader recorded it, else the landscape's source."""
+    return landscape.metadata.get(f"file.{layer}", source)
+
+
 def validate(landscape: Landscape, source: str) -> None:
     """Raise `LandscapeError` on the first problem: shapes, NaN/inf, unknown fuel codes,
     values out of physical range. Nodata cells are exempt (they are non-burnable)."""
@@ -197,17 +202,17 @@ def validate(landscape: Landscape, source: str) -> None:
     unknown = valid & ~np.isin(fuel, np.fromiter(KNOWN_CODES, dtype=np.int16))
     if unknown.any():
         codes = sorted(set(np.unique(fuel[unknown]).tolist()))
-        _fail(source, "fuel_model", unknown, fuel, f"have unknown fuel codes {codes[:10]}",
+        _fail(_file(landscape, source, "fuel_model"), "fuel_model", unknown, fuel, f"have unknown fuel codes {codes[:10]}",
               "Use Scott & Burgan 40 codes (101-204), Anderson 13 (1-13) or non-burnable 91-99; "
               "if these cells are nodata, declare the raster's nodata value.")
     for name in FLOAT_LAYERS:
         values = getattr(landscape, name)
         bad = valid & ~np.isfinite(values)
         if bad.any():
-            _fail(source, name, bad, values, "are NaN or infinite",
+            _fail(_file(landscape, source, name), name, bad, values, "are NaN or infinite",
                   "Fill the gaps in the source raster or mark them as its nodata value.")
         low, high, unit = _RANGES[name]
         bad = valid & ((values < low) | (values > high) | ((values == high) & (name == "aspect")))
         if bad.any():
-            _fail(source, name, bad, values, f"are outside [{low:g}, {high:g}]",
+            _fail(_file(landscape, source, name), name, bad, values, f"are outside [{low:g}, {high:g}]",
                   f"Expected {unit}.")
