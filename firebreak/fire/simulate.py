@@ -66,12 +66,9 @@ def _check_breaks(landscape, breaks) -> np.ndarray:
 
 
 def _run(prep: _Prepared, breaks: np.ndarray):
-    blocked = prep.cannot_burn | breaks
-    arrival, pred, support = spread.travel_times(prep.costs, blocked, prep.ignitions, prep.duration,
-                                                 spread.OFFSETS, spread.CROSSED)
-    burned = arrival <= prep.duration
-    fire_type = np.where(burned, prep.fire_type, 0).astype(np.int8)
-    return arrival, burned, fire_type, pred, support
+    """(arrival, burned, fire_type, predecessor, support) of one prepared scenario."""
+    return spread.travel_times(prep.costs, prep.cannot_burn, breaks, prep.fire_type, prep.ignitions, prep.duration,
+                               spread.OFFSETS, spread.CROSSED)
 
 
 def simulate(landscape, scenario: Scenario, breaks: np.ndarray | None = None) -> SimulationResult:

@@ -18,8 +18,8 @@ beside it cannot burn (it would slip between two diagonally touching barrier cel
 allowed move therefore follows a 4-connected chain of burnable cells, so a 4- or 8-connected
 line of barrier cells is never crossed.
 
-Dijkstra uses a binary heap keyed by (time, cell index), so ties break by cell index and the
-result is deterministic and independent of the order moves were relaxed in.
+Dijkstra uses an indexed binary heap keyed by (time, cell index), so ties break by cell index
+and the result is deterministic and independent of the order moves were relaxed in.
 """
 
 from __future__ import annotations
@@ -106,57 +106,67 @@ def edge_costs(rate, direction, eccentricity, cell_size, azimuths, lengths, cros
 
 
 @njit(cache=True)
-def _push(keys, cells, size, key, cell):
-    i = size
-    keys[i] = key
-    cells[i] = cell
+def _before(arrival, a, b):
+    # heap order: earlier arrival first, ties by cell index
+    return arrival[a] < arrival[b] or (arrival[a] == arrival[b] and a < b)
+
+
+@njit(cache=True)
+def _sift_up(heap, pos, arrival, i):
+    c = heap[i]
     while i > 0:
         parent = (i - 1) >> 1
-        if keys[parent] < keys[i] or (keys[parent] == keys[i] and cells[parent] <= cells[i]):
+        p = heap[parent]
+        if not _before(arrival, c, p):
             break
-        keys[parent], keys[i] = keys[i], keys[parent]
-        cells[parent], cells[i] = cells[i], cells[parent]
+        heap[i] = p
+        pos[p] = i
         i = parent
-    return size + 1
+    heap[i] = c
+    pos[c] = i
 
 
 @njit(cache=True)
-def _pop(keys, cells, size):
-    key = keys[0]
-    cell = cells[0]
+def _pop(heap, pos, arrival, size):
+    top = heap[0]
     size -= 1
-    keys[0] = keys[size]
-    cells[0] = cells[size]
-    i = 0
-    while True:
-        left = 2 * i + 1
-        if left >= size:
-            break
-        child = left
-        right = left + 1
-        if right < size and (keys[right] < keys[left] or (keys[right] == keys[left] and cells[right] < cells[left])):
-            child = right
-        if keys[i] < keys[child] or (keys[i] == keys[child] and cells[i] <= cells[child]):
-            break
-        keys[child], keys[i] = keys[i], keys[child]
-        cells[child], cells[i] = cells[i], cells[child]
-        i = child
-    return key, cell, size
+    if size > 0:
+        c = heap[size]
+        i = 0
+        while True:
+            child = 2 * i + 1
+            if child >= size:
+                break
+            if child + 1 < size and _before(arrival, heap[child + 1], heap[child]):
+                child += 1
+            if not _before(arrival, heap[child], c):
+                break
+            heap[i] = heap[child]
+            pos[heap[i]] = i
+            i = child
+        heap[i] = c
+        pos[c] = i
+    return top, size
 
 
 @njit(cache=True)
-def travel_times(costs, blocked, ignitions, duration, offsets, crossed):
+def travel_times(costs, cannot_burn, breaks, cell_fire_type, ignitions, duration, offsets, crossed):
     """Dijkstra from the ignition cells (n, 2) over the move costs (rows * cols, 16).
 
-    `blocked` (rows, cols) marks cells that cannot burn (non-burnable, breaks). Returns
-    (arrival min, inf beyond `duration` or never reached; predecessor flat index, -1 for
-    ignitions and unburned cells; support mask: burned cells plus the cells that the
-    fastest-path moves into them pass beside or through: a barrier added outside the support
-    cannot change the result).
+    Cells that cannot burn (`cannot_burn`: non-burnable or no spread) and `breaks` (both
+    (rows, cols) bool) are barriers. An indexed binary heap (each cell at most once, keyed by
+    (arrival, cell index)) makes the settle order depend only on arrival times.
+
+    Returns, all (rows, cols): arrival (min; inf beyond `duration` or never reached), burned,
+    fire type (`cell_fire_type` where burned, else 0), predecessor (flat index of the cell the
+    fastest path came from; -1 for ignitions and unburned cells) and support (burned cells plus
+    the cells that fastest-path moves into them pass beside or through: a barrier added
+    outside the support cannot change any of these outputs).
     """
-    rows, cols = blocked.shape
+    rows, cols = cannot_burn.shape
     n = rows * cols
-    flat_blocked = blocked.ravel()
+    blocked_2d = cannot_burn | breaks
+    blocked = blocked_2d.ravel()
     step = np.empty(N_MOVES, np.int64)
     via1 = np.empty(N_MOVES, np.int64)  # knight: cells passed through; diagonal: cells beside
     via2 = np.empty(N_MOVES, np.int64)
@@ -168,30 +178,38 @@ def travel_times(costs, blocked, ignitions, duration, offsets, crossed):
         else:
             via1[k] = offsets[k, 1]
             via2[k] = offsets[k, 0] * cols
+    diagonal = np.zeros(N_MOVES, np.bool_)
+    for k in range(8):
+        diagonal[k] = offsets[k, 0] != 0 and offsets[k, 1] != 0
     arrival = np.full(n, np.inf)
     pred = np.full(n, -1, np.int32)
     pred_move = np.full(n, -1, np.int8)
-    done = np.zeros(n, np.bool_)
+    pos = np.full(n, -1, np.int64)  # heap slot; -1 never queued, -2 settled
+    heap = np.empty(n, np.int64)
+    burned = np.zeros(n, np.bool_)
+    fire_type = np.zeros(n, np.int8)
     support = np.zeros(n, np.bool_)
-    capacity = n * N_MOVES + len(ignitions) + 1
-    keys = np.empty(capacity)
-    cells = np.empty(capacity, np.int64)
+    flat_type = cell_fire_type.ravel()
     size = 0
     for q in range(len(ignitions)):
         c = ignitions[q, 0] * cols + ignitions[q, 1]
-        if not flat_blocked[c] and arrival[c] > 0.0:
+        if not blocked[c] and pos[c] == -1:
             arrival[c] = 0.0
-            size = _push(keys, cells, size, 0.0, c)
+            heap[size] = c
+            _sift_up(heap, pos, arrival, size)
+            size += 1
     while size > 0:
-        t, c, size = _pop(keys, cells, size)
-        if done[c]:
-            continue
+        c = heap[0]
+        t = arrival[c]
         if t > duration:
             break
-        done[c] = True
+        c, size = _pop(heap, pos, arrival, size)
+        pos[c] = -2
+        burned[c] = True
+        fire_type[c] = flat_type[c]
         support[c] = True
         k = pred_move[c]
-        if k >= 0 and (k >= 8 or (offsets[k, 0] != 0 and offsets[k, 1] != 0)):
+        if k >= 8 or (k >= 0 and diagonal[k]):
             support[pred[c] + via1[k]] = True
             support[pred[c] + via2[k]] = True
         for k in range(N_MOVES):
@@ -199,22 +217,28 @@ def travel_times(costs, blocked, ignitions, duration, offsets, crossed):
             if cost == np.inf:
                 continue
             d = c + step[k]
-            if done[d] or flat_blocked[d]:
+            if pos[d] == -2 or blocked[d]:
                 continue
             if k >= 8:
-                if flat_blocked[c + via1[k]] or flat_blocked[c + via2[k]]:
+                if blocked[c + via1[k]] or blocked[c + via2[k]]:
                     continue
-            elif via1[k] != 0 and via2[k] != 0:
-                if flat_blocked[c + via1[k]] and flat_blocked[c + via2[k]]:
-                    continue
+            elif diagonal[k] and blocked[c + via1[k]] and blocked[c + via2[k]]:
+                continue
             candidate = t + cost
             if candidate < arrival[d]:
                 arrival[d] = candidate
                 pred[d] = c
                 pred_move[d] = k
-                size = _push(keys, cells, size, candidate, d)
-    for c in range(n):
-        if not done[c]:
-            arrival[c] = np.inf
-            pred[c] = -1
-    return arrival.reshape(rows, cols), pred.reshape(rows, cols), support.reshape(rows, cols)
+                if pos[d] == -1:
+                    heap[size] = d
+                    size += 1
+                    _sift_up(heap, pos, arrival, size - 1)
+                else:
+                    _sift_up(heap, pos, arrival, pos[d])
+    for i in range(size):  # reached but not within the duration
+        c = heap[i]
+        arrival[c] = np.inf
+        pred[c] = -1
+    shape = (rows, cols)
+    return (arrival.reshape(shape), burned.reshape(shape), fire_type.reshape(shape), pred.reshape(shape),
+            support.reshape(shape))
