@@ -13,8 +13,9 @@ Fire type codes follow FlamMap: 0 unburned (no surface fire), 1 surface, 2 passi
 
 How a crowning cell spreads (our choice, as FlamMap does with the Cruz option): a passive
 crown fire spreads at the surface rate (isolated torching does not carry the fire); an active
-crown fire spreads at max(surface rate, CROS) in the surface head direction, with the crown
-fire length-to-width ratio 1 + 0.125 * U20 (mph) of Rothermel (1991) used by Behave.
+crown fire spreads at max(surface rate, CROS) in the surface head direction, with the larger of
+the surface length-to-width ratio and the crown fire one, 1 + 0.125 * U20 (mph) (Rothermel
+1991, as Behave). A passive crown fire keeps the surface intensity and flame length.
 Active crown fireline intensity adds the canopy fuel, CBD * (CH - CBH) kg/m2 at 18 000 kJ/kg,
 to the surface heat per unit area (Scott & Reinhardt 2001); crown flame length follows
 Thomas (1963) as Behave, 0.2 * I^(2/3) ft with I in Btu/ft/s.

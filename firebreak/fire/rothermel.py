@@ -55,7 +55,9 @@ FB_WIND_C = 6
 FB_WIND_E = 7
 FB_RES_TIME = 8  # residence time, min
 FB_DEPTH = 9  # fuel bed depth, ft
-FB_SIZE = 10
+FB_PHI_W = 10  # C * beta_rel^-E: phi_W = this * U^B (U midflame wind, ft/min)
+FB_PHI_S = 11  # 5.275 * beta^-0.3: phi_S = this * tan(slope)^2
+FB_SIZE = 12
 
 _PARTICLE_DENSITY = 32.0  # lb/ft3
 _TOTAL_SILICA = 0.0555
@@ -184,6 +186,8 @@ def fuelbed(row, m1, m10, m100, m_herb, m_woody):
     out[FB_WIND_B] = 0.02526 * sigma**0.54
     out[FB_WIND_E] = 0.715 * math.exp(-0.000359 * sigma)
     out[FB_RES_TIME] = 384.0 / sigma
+    out[FB_PHI_W] = out[FB_WIND_C] * beta_rel ** (-out[FB_WIND_E])
+    out[FB_PHI_S] = 5.275 * beta ** (-0.3)
     return out
 
 
@@ -228,12 +232,9 @@ def head_fire(fb, midflame_ft_min, wind_from_deg, slope, aspect_deg):
     r0 = fb[FB_R0]
     if r0 <= 0.0:
         return 0.0, 0.0, 0.0, 1.0, 0.0
-    c = fb[FB_WIND_C]
     b = fb[FB_WIND_B]
-    e = fb[FB_WIND_E]
-    beta_rel = fb[FB_BETA_REL]
-    phi_w = c * midflame_ft_min**b * beta_rel**(-e) if midflame_ft_min >= 1e-7 else 0.0
-    phi_s = 5.275 * fb[FB_BETA] ** (-0.3) * slope * slope
+    phi_w = fb[FB_PHI_W] * midflame_ft_min**b if midflame_ft_min >= 1e-7 else 0.0
+    phi_s = fb[FB_PHI_S] * slope * slope
     limit = 0.9 * fb[FB_IR]
     if phi_s > limit:
         phi_s = limit
@@ -249,10 +250,10 @@ def head_fire(fb, midflame_ft_min, wind_from_deg, slope, aspect_deg):
         azimuth = 0.0
     direction = (azimuth + aspect_deg + 180.0) % 360.0
     phi_e = ros / r0 - 1.0
-    ews = (phi_e * beta_rel**e / c) ** (1.0 / b) if phi_e > 0.0 else 0.0
+    ews = (phi_e / fb[FB_PHI_W]) ** (1.0 / b) if phi_e > 0.0 else 0.0
     if ews > limit:
         ews = limit
-        ros = r0 * (1.0 + c * limit**b * beta_rel**(-e))
+        ros = r0 * (1.0 + fb[FB_PHI_W] * limit**b)
     lwr = length_to_width(ews / FT_MIN_PER_MPH)
     ecc = math.sqrt(lwr * lwr - 1.0) / lwr
     return ros, direction, ews, lwr, ecc
