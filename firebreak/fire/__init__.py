@@ -1,5 +1,11 @@
-"""Fire model: fuel models, Rothermel surface fire + crown fire, scenarios, spread by minimum
-travel time. Pure numpy + Numba; no Ray, no torch. Units in DESIGN.md (m/min, kW/m, m, km/h)."""
+"""Fire model: pure numpy + Numba, no Ray, no torch. Units as DESIGN.md (m/min, kW/m, m, km/h).
+
+Modules, one concept each: ``fuel_models`` (the fuel model tables), ``weather`` (Moisture,
+Weather), ``rothermel`` (Behave's surface fire kernels), ``crown`` (initiation, active rate,
+fire type), ``behaviour`` (per-cell fire behaviour grids, directional intensity), ``scenario``
+(Scenario, FireSeason, ScenarioSampler), ``spread`` (minimum-travel-time kernels),
+``simulate`` (simulate, simulate_many, IncrementalSimulator).
+"""
 
 from .behaviour import FireBehaviour, directional_intensity, fire_behaviour_at, rate_toward, surface_fire
 from .fuel_models import FUEL_MODELS, FuelModel

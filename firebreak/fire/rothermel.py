@@ -21,8 +21,8 @@ spread rate m/min, fireline intensity kW/m, flame length m, wind km/h, slope ris
   speed exceeds 0.9 * I_R (ft/min vs Btu/ft2/min, Rothermel's empirical limit) it is set to
   that limit and the head rate recomputed from it.
 - Ellipse: length-to-width ratio from Anderson (1983) with the effective wind speed, capped
-  at 8 (Behave's surface fire size), eccentricity e = sqrt(LW^2 - 1) / LW, backing rate R (1 - e) / (1 + e); the rate from the
-  ignition point in a direction at angle t off the head is R (1 - e) / (1 - e cos t)
+  at 8 (Behave's surface fire size), eccentricity e = sqrt(LW^2 - 1) / LW, backing rate
+  R (1 - e) / (1 + e); the rate from the ignition point in a direction at angle t off the head is R (1 - e) / (1 - e cos t)
   (polar ellipse about its rear focus, Behave's "from ignition point" mode); Behave's fireline
   intensity in a direction of interest is that rate times I_R t_r / 60, and so is ours.
 - Fireline intensity I = R I_R t_r / 60 with residence time t_r = 384 / sigma (Anderson 1969);
@@ -268,12 +268,6 @@ def length_to_width(effective_wind_mph):
     lwr = (0.936 * math.exp(0.1147 * effective_wind_mph) + 0.461 * math.exp(-0.0692 * effective_wind_mph)
            - 0.397)
     return min(max(lwr, 1.0), 8.0)
-
-
-@njit(cache=True)
-def rate_from_ignition(ros, ecc, head_deg, direction_deg):
-    """Spread rate from the ignition point toward `direction_deg` (units of `ros`)."""
-    return ros * (1.0 - ecc) / (1.0 - ecc * math.cos(math.radians(direction_deg - head_deg)))
 
 
 @njit(cache=True)
