@@ -61,6 +61,10 @@ def test_wind_ellipse_matches_the_model(wind_from, axis, sign):
     assert abs(width - width_model) <= 1 + 0.05 * width_model
     length = out.burned.any(axis=1 - axis).sum() - 1
     assert length / width == pytest.approx(behaviour["length_to_width"], rel=0.1)
+    mirrored = out.arrival[::-1] if axis == 1 else out.arrival[:, ::-1]  # mirror across the wind axis
+    finite = np.isfinite(out.arrival)
+    np.testing.assert_array_equal(finite, np.isfinite(mirrored))
+    np.testing.assert_allclose(out.arrival[finite], mirrored[finite], rtol=1e-12)
 
 
 def test_wind_from_west_burns_east():
