@@ -67,6 +67,11 @@ def _check_breaks(landscape, breaks) -> np.ndarray:
 
 def _run(prep: _Prepared, breaks: np.ndarray):
     blocked = prep.cannot_burn | breaks
+    # A break never stops a fire from starting: a fire lit on a treated cell still starts
+    # there and spreads into the fuel around it. Otherwise treating the ignition cells of a
+    # fixed scenario set would prevent those fires outright, a placement no real fire respects.
+    rows, cols = prep.ignitions[:, 0], prep.ignitions[:, 1]
+    blocked[rows, cols] = prep.cannot_burn[rows, cols]
     arrival, pred, support = spread.travel_times(prep.costs, blocked, prep.ignitions, prep.duration,
                                                  spread.OFFSETS, spread.CROSSED)
     burned = arrival <= prep.duration
