@@ -174,12 +174,15 @@ def test_predecessors_form_the_fastest_path_tree():
         assert (out.arrival[out.burned] <= scenario.duration_min).all()
 
 
-def test_breaks_and_nonburnable_never_burn_and_ignitions_on_breaks_do_not_start():
+def test_breaks_and_nonburnable_never_burn_but_a_break_does_not_stop_an_ignition():
     land = mixed_grass_shrub(4)
     scenario = _scenario([(32, 32)], wind=20.0, duration=600.0)
     breaks = np.zeros(land.shape, bool)
     breaks[::3, ::5] = True
     out = simulate(land, scenario, breaks)
     assert not out.burned[breaks].any() and not out.burned[~land.burnable].any()
+    # A break on the ignition cell: the fire still starts there, exactly as without that break.
     breaks[32, 32] = True
-    assert not simulate(land, scenario, breaks).burned.any()
+    on_ignition = simulate(land, scenario, breaks)
+    assert on_ignition.burned[32, 32] and on_ignition.burned.sum() > 1
+    np.testing.assert_array_equal(on_ignition.arrival, out.arrival)

@@ -66,7 +66,13 @@ def _check_breaks(landscape, breaks) -> np.ndarray:
 
 
 def _run(prep: _Prepared, breaks: np.ndarray):
-    """(arrival, burned, fire_type, predecessor, support) of one prepared scenario."""
+    """(arrival, burned, fire_type, predecessor, support) of one prepared scenario.
+
+    A break never stops a fire from starting: a fire lit on a treated cell still starts there
+    and spreads into the fuel around it. Otherwise treating the ignition cells of a fixed
+    scenario set would prevent those fires outright, a placement no real fire respects."""
+    breaks = breaks.copy()
+    breaks[prep.ignitions[:, 0], prep.ignitions[:, 1]] = False
     return spread.travel_times(prep.costs, prep.cannot_burn, breaks, prep.fire_type, prep.ignitions, prep.duration,
                                spread.OFFSETS, spread.CROSSED)
 

@@ -1,0 +1,163 @@
+"""FuelBreakEnv: gymnasium contract, rewards, masks, determinism, errors."""
+
+import warnings
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from gymnasium.utils.env_checker import check_env
+
+import firebreak  # noqa: F401  (registers firebreak/FuelBreak-v0)
+from firebreak.env import OBSERVATION_LAYERS, FuelBreakEnv, InvalidActionError
+from firebreak.fire import simulate_many
+from firebreak.landscape import LandscapeError, sample_tiles, synthetic_landscape
+
+
+@pytest.fixture(scope="module")
+def tiles():
+    return sample_tiles(64, "train")[:3]
+
+
+def _env(landscapes, **kwargs):
+    return FuelBreakEnv(landscapes, **{"n_scenarios": 6, "budget": 0.01, **kwargs})
+
+
+def test_check_env_is_clean(tiles):
+    # check_env steps with unmasked random actions: agents that cannot mask use the penalty
+    # mode; the default mode is checked on a landscape where every cell is treatable.
+    all_burnable = synthetic_landscape((64, 64), seed=4, road_count=0, water_fraction=0, rock_fraction=0)
+    assert all_burnable.burnable.all()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # any complaint of the checker fails the test
+        check_env(_env(tiles + ["synthetic:64"], invalid_action="penalty"), skip_render_check=True)
+        check_env(_env([all_burnable]), skip_render_check=True)
+
+
+def test_registered_with_gymnasium():
+    env = gym.make("firebreak/FuelBreak-v0", landscapes="synthetic:32", n_scenarios=2)
+    obs, _ = env.reset(seed=3)
+    assert obs.shape == (len(OBSERVATION_LAYERS), 32, 32)
+
+
+def _greedy_episode(env, seed):
+    obs, info = env.reset(seed=seed)
+    observations, rewards, infos, done = [obs], [], [info], False
+    while not done:
+        action = int(np.where(env.action_masks(), env.burn_probability.ravel(), -1).argmax())
+        obs, reward, done, truncated, info = env.step(action)
+        assert not truncated
+        observations.append(obs), rewards.append(reward), infos.append(info)
+    return observations, rewards, infos
+
+
+def test_rewards_telescope_to_the_final_reduction(tiles):
+    env = _env(tiles[:1] + ["synthetic:64:grass_shrub"], budget=0.02)
+    for seed in (0, 1):  # a real tile, then a synthetic one
+        _, rewards, infos = _greedy_episode(env, seed)
+        first, last = infos[0], infos[-1]
+        assert last["baseline_burned_fraction"] == first["burned_fraction"] > 0.01
+        np.testing.assert_allclose(sum(rewards), last["baseline_burned_fraction"] - last["burned_fraction"], atol=1e-12)
+        assert sum(rewards) > 0 and all(r >= -1e-12 for r in rewards)  # breaks only ever remove fire
+        assert len(rewards) == last["budget_cells"] == last["breaks_placed"] == round(0.02 * 64 * 64)
+        assert 0 < last["relative_reduction"] < 1 and last["sim_seconds"] > 0
+
+
+def test_env_fires_equal_a_full_simulation_with_the_final_breaks(tiles):
+    env = _env(tiles[:1], budget=0.02)
+    _greedy_episode(env, 5)
+    full = simulate_many(env.landscape, env.simulator.scenarios, env.simulator.breaks)
+    np.testing.assert_array_equal(env.simulator.burned, full.burned)
+
+
+def test_masks_and_dynamic_layers_after_every_step(tiles):
+    env = _env(tiles[:1], budget=0.01)
+    obs, _ = env.reset(seed=0)
+    burnable = env.landscape.burnable.ravel()
+    layer = {name: i for i, name in enumerate(OBSERVATION_LAYERS)}
+    rng = np.random.default_rng(0)
+    done, treated = False, []
+    while not done:
+        mask = env.action_masks()
+        expected = burnable.copy()
+        expected[treated] = False
+        assert np.array_equal(mask, expected)
+        np.testing.assert_allclose(obs[layer["burn_probability"]], env.burn_probability)
+        assert np.array_equal(obs[layer["treatable"]].ravel() == 1, mask)
+        action = int(rng.choice(np.flatnonzero(mask)))
+        obs, _, done, _, _ = env.step(action)
+        treated.append(action)
+        assert obs[layer["breaks"]].ravel()[action] == 1 and not env.action_masks()[action]
+    assert obs.dtype == np.float32 and env.observation_space.contains(obs)
+
+
+def test_same_seed_same_episode(tiles):
+    a = _greedy_episode(_env(tiles + ["synthetic:64"]), 1)
+    b = _greedy_episode(_env(tiles + ["synthetic:64"]), 1)
+    c = _greedy_episode(_env(tiles + ["synthetic:64"]), 2)
+    for x, y in zip(a[0], b[0]):
+        np.testing.assert_array_equal(x, y)
+    assert a[1] == b[1]
+    assert not np.array_equal(a[0][0], c[0][0])
+
+
+def test_episodes_cycle_through_the_landscapes(tiles):
+    env = _env(tiles)
+    env.reset(seed=0)
+    seen = [env.landscape]
+    for _ in range(3):
+        env.reset()
+        seen.append(env.landscape)
+    assert seen[0] is tiles[0] and seen[1] is tiles[1] and seen[2] is tiles[2] and seen[3] is tiles[0]
+
+
+def test_invalid_actions_raise_clearly_or_cost_a_penalty():
+    landscape = synthetic_landscape((32, 32), seed=2, road_count=1)
+    road = int(np.flatnonzero(landscape.fuel_model.ravel() == 91)[0])
+    env = _env([landscape])
+    env.reset(seed=0)
+    with pytest.raises(InvalidActionError, match=r"is not burnable \(fuel code 91\).*action_masks"):
+        env.step(road)
+    with pytest.raises(InvalidActionError, match=r"outside Discrete\(1024\)"):
+        env.step(5000)
+    cell = int(np.flatnonzero(env.action_masks())[0])
+    env.step(cell)
+    with pytest.raises(InvalidActionError, match="already a break"):
+        env.step(cell)
+
+    lenient = _env([landscape], invalid_action="penalty", invalid_penalty=0.5, budget=0.01)
+    lenient.reset(seed=0)
+    breaks_before = lenient.simulator.breaks.copy()
+    _, reward, _, _, info = lenient.step(road)
+    assert reward == -0.5 and np.array_equal(lenient.simulator.breaks, breaks_before)
+    steps, done = 1, False
+    while not done:
+        done = lenient.step(road)[2]
+        steps += 1
+    assert steps == info["budget_cells"], "wasted breaks still spend the budget"
+
+
+@pytest.mark.parametrize(
+    "kwargs,message",
+    [
+        ({"budget": 0.0}, r"budget 0\.0: give the share of cells"),
+        ({"budget": 5}, r"budget 5: give the share"),
+        ({"n_scenarios": 0}, r"n_scenarios 0"),
+        ({"invalid_action": "ignore"}, r"invalid_action 'ignore'"),
+        ({"landscapes": "synthetic:64:forest"}, r"'synthetic:64:forest' should be"),
+        ({"landscapes": ["synthetic:64", "synthetic:32"]}, r"several shapes"),
+        ({"landscapes": "/no/such/place"}, r"not a landscape source"),
+    ],
+)
+def test_bad_configuration(kwargs, message):
+    with pytest.raises((ValueError, LandscapeError), match=message):
+        FuelBreakEnv(**{"landscapes": "synthetic:64", **kwargs})
+
+
+def test_step_before_reset_and_after_the_end():
+    env = _env(["synthetic:32"], budget=0.0005)  # one break
+    with pytest.raises(gym.error.ResetNeeded):
+        env.step(0)
+    env.reset(seed=0)
+    env.step(int(np.flatnonzero(env.action_masks())[0]))
+    with pytest.raises(gym.error.ResetNeeded, match="budget spent"):
+        env.step(int(np.flatnonzero(env.action_masks())[0]))
