@@ -5,8 +5,9 @@
 2. Per tile size (64, 128, 256) and landscape kind (our mixed grass/shrub patches, the
    landscape layer's `synthetic_landscape`, windows of the bundled real Worcester tile):
    simulations per second (fire behaviour + move costs + Dijkstra), and microseconds per
-   burned cell, for the Dijkstra alone and for the whole simulation; default fire-season
-   scenarios (`ScenarioSampler`), one core, best of 3 runs per scenario.
+   burned cell, for the Dijkstra alone and for the whole simulation; scenarios from the env's
+   default fire season (`firebreak.env.DEFAULT_SEASON`, 12-24 h burns: the workload training
+   runs), one core, best of 3 runs per scenario.
 3. Incremental vs full re-simulation in an episode-like sequence: 64 x 64, 32 scenarios,
    breaks on 5 % of the cells placed one at a time on burned cells.
 """
@@ -26,6 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from firebreak.fire import IncrementalSimulator, ScenarioSampler, simulate, simulate_many  # noqa: E402
 from firebreak.fire.simulate import _prepare, _run  # noqa: E402
+from firebreak.env import DEFAULT_SEASON  # noqa: E402
 from firebreak.landscape import Landscape, sample_landscape, synthetic_landscape  # noqa: E402
 
 GRASS_SHRUB = [101, 102, 104, 107, 121, 122, 123, 124, 141, 142, 145, 147, 149]
@@ -67,7 +69,7 @@ def cold_compile_seconds() -> float:
 
 
 def bench_size(land: Landscape, n_scenarios: int = 16, repeats: int = 3) -> dict[str, float]:
-    scenarios = ScenarioSampler(1).sample(land, n_scenarios)
+    scenarios = ScenarioSampler(1, DEFAULT_SEASON).sample(land, n_scenarios)
     breaks = np.zeros(land.shape, bool)
     simulate_many(land, scenarios[:1])  # warm
     t_prep = t_dijkstra = 0.0
@@ -97,7 +99,7 @@ def bench_size(land: Landscape, n_scenarios: int = 16, repeats: int = 3) -> dict
 
 def bench_incremental(n: int = 64, n_scenarios: int = 32, budget: float = 0.05, full_every: int = 8):
     land = mixed_grass_shrub(n, seed=3)
-    scenarios = ScenarioSampler(3).sample(land, n_scenarios)
+    scenarios = ScenarioSampler(3, DEFAULT_SEASON).sample(land, n_scenarios)
     inc = IncrementalSimulator(land, scenarios)
     rng = np.random.default_rng(0)
     prepared = [_prepare(land, s) for s in scenarios]
