@@ -20,7 +20,8 @@ Memory: observations dominate. With the default float16, one slot of C x H x W c
 2 * C * H * W bytes plus H * W bytes of action mask; 1e5 slots of 16 x 64 x 64 take
 1e5 * (131072 + 4096) B = 13.5 GB (12.6 GiB); float32 would double the observations to
 26.6 GB. `obs_dtype` and `capacity` set it, `nbytes` reports it. The arrays come from
-np.zeros, so the OS commits the pages only as slots are first written.
+np.zeros, so the OS commits the pages only as slots are first written. float16 keeps about
+3 significant digits up to 65504: observations must arrive normalised (the env's job).
 
 Priorities: new transitions get the largest priority seen so far; after a learner update,
 `update_priorities(indices, |td error|)` stores (|td| + eps) ** alpha in a sum tree, and

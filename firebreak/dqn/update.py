@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
@@ -34,7 +35,7 @@ class DQNConfig:
 
     # Q-network, rebuilt with build_q_network(network, in_channels, **network_kwargs)
     network: str = "residual"
-    network_kwargs: dict = field(default_factory=dict)
+    network_kwargs: dict[str, Any] = field(default_factory=dict)
     # targets
     gamma: float = 0.99
     n_step: int = 3
@@ -169,6 +170,7 @@ class DQNUpdate:
 
     def get_weights(self) -> dict[str, torch.Tensor]:
         """Online network weights as CPU tensors, for actors' `load_state_dict`."""
+        # clone: on a CPU learner .cpu() returns the live parameters, which later updates change
         return {name: tensor.detach().cpu().clone() for name, tensor in self.q_network.state_dict().items()}
 
     def set_weights(self, weights: dict[str, torch.Tensor]) -> None:
