@@ -129,7 +129,7 @@ class DQNUpdate:
         target = self.td_target(returns, n_steps, terminated, next_obs, next_mask)
         with self._autocast():
             q = self.q_network(obs).float().gather(1, action[:, None]).squeeze(1)
-        td_error = target - q
+        td_error = target - q.detach()  # for metrics and priorities only
         loss = (weights * F.huber_loss(q, target, reduction="none", delta=cfg.huber_delta)).mean()
 
         self.optimizer.zero_grad(set_to_none=True)
@@ -149,7 +149,7 @@ class DQNUpdate:
             [loss.detach(), q.detach().mean(), td_error.abs().mean(), grad_norm]
         ).tolist()  # one device sync for all metrics
         metrics = {"loss": loss_value, "q_mean": q_mean, "td_error": td_mean, "grad_norm": grad_norm_value}
-        return metrics, td_error.abs().detach().cpu().numpy()
+        return metrics, td_error.abs().cpu().numpy()
 
     def state_dict(self) -> dict:
         """Everything needed to resume, as tensors and plain containers (weights_only loadable)."""
