@@ -10,7 +10,7 @@ Typical use (driver)::
             replay.add(fragment)
 """
 
-from firebreak.rollout.faults import FaultInjector, FaultyEnvFactory, InjectedFault, read_injections
+from firebreak.rollout.faults import FaultInjector, FaultyEnvFactory, InjectedFault, Injection, read_injections
 from firebreak.rollout.fragment import EpisodeStats, Fragment
 from firebreak.rollout.metrics import RolloutMetrics
 from firebreak.rollout.policy import Policy, RandomPolicy
@@ -25,6 +25,7 @@ __all__ = [
     "FaultyEnvFactory",
     "Fragment",
     "InjectedFault",
+    "Injection",
     "Policy",
     "RandomPolicy",
     "RayVectorEnv",

@@ -12,9 +12,9 @@ Two modes, combinable:
   of an env instance. Every entry fires ONCE across all processes and restarts: the first env
   reaching it claims a token file in ``log_dir`` (``O_CREAT | O_EXCL``). This gives exact counts.
 
-Every injection appends one line ``<kind> <pid> <step>`` to ``<log_dir>/injections.log`` BEFORE
+Every injection appends one line ``<kind> <pid> <step> <unix time>`` to ``<log_dir>/injections.log`` BEFORE
 it fires (``os.write`` on an ``O_APPEND`` descriptor reaches the kernel, so it survives the crash
-that follows); ``read_injections(log_dir)`` returns them for comparison with the counters.
+that follows); ``read_injections(log_dir)`` returns them as `Injection` tuples for comparison with the counters.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import os
 import signal
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 
 import gymnasium as gym
 import numpy as np
@@ -33,6 +33,15 @@ KINDS = ("exit", "sigkill", "sigsegv", "hang", "busy_hang", "raise", "slow")
 #: Kinds that lose the call they happen in (``slow`` does not).
 FATAL_KINDS = KINDS[:-1]
 LOG_NAME = "injections.log"
+
+
+class Injection(NamedTuple):
+    """One logged injection: fault ``kind`` before ``step`` (0-based) of an env in process ``pid``."""
+
+    kind: str
+    pid: int
+    step: int
+    time: float  # time.time() just before the fault fired, seconds
 
 
 class InjectedFault(RuntimeError):
@@ -128,7 +137,7 @@ class FaultInjector(gym.Wrapper):
     def _fire(self, kind: str) -> None:
         if self._log_dir is not None:
             fd = os.open(os.path.join(self._log_dir, LOG_NAME), os.O_CREAT | os.O_APPEND | os.O_WRONLY)
-            os.write(fd, f"{kind} {os.getpid()} {self._steps - 1}\n".encode())
+            os.write(fd, f"{kind} {os.getpid()} {self._steps - 1} {time.time():.6f}\n".encode())
             os.close(fd)
         if kind == "exit":
             os._exit(3)
@@ -161,10 +170,10 @@ class FaultyEnvFactory:
         return FaultInjector.from_config(self.env_factory(), self.faults)
 
 
-def read_injections(log_dir: str) -> list[tuple[str, int, int]]:
-    """The injections logged in ``log_dir`` so far, as ``(kind, pid, step)`` tuples."""
+def read_injections(log_dir: str) -> list[Injection]:
+    """The injections logged in ``log_dir`` so far, oldest first."""
     path = os.path.join(log_dir, LOG_NAME)
     if not os.path.exists(path):
         return []
     with open(path) as f:
-        return [(kind, int(pid), int(step)) for kind, pid, step in (line.split() for line in f)]
+        return [Injection(kind, int(pid), int(step), float(t)) for kind, pid, step, t in (line.split() for line in f)]
