@@ -19,6 +19,7 @@ that follows); ``read_injections(log_dir)`` returns them as `Injection` tuples f
 
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
 import time
@@ -55,7 +56,7 @@ class FaultInjector(gym.Wrapper):
         env: the env to wrap.
         seed: base seed of the fault generator (mixed with the pid).
         p_exit, p_sigkill, p_sigsegv, p_hang, p_busy_hang, p_raise, p_slow: probability per
-            step of ``os._exit(3)``, SIGKILL to self, SIGSEGV to self, ``time.sleep`` forever,
+            step of ``os._exit(3)``, SIGKILL to self, a segfault (read of address 0), ``time.sleep`` forever,
             a busy loop forever (holds a core and the GIL between switches), ``InjectedFault``,
             and a slow step (sleep ``slow_s`` seconds, then step normally).
         slow_s: duration of a slow step, in seconds.
@@ -144,9 +145,9 @@ class FaultInjector(gym.Wrapper):
         elif kind == "sigkill":
             os.kill(os.getpid(), signal.SIGKILL)
         elif kind == "sigsegv":
-            # Restore the default action: Python's faulthandler would otherwise catch it.
-            signal.signal(signal.SIGSEGV, signal.SIG_DFL)
-            os.kill(os.getpid(), signal.SIGSEGV)
+            # A real invalid read, as a crashing native simulator would do (faulthandler, if
+            # enabled, dumps a traceback and the process still dies of SIGSEGV).
+            ctypes.string_at(0)
         elif kind == "hang":
             while True:
                 time.sleep(3600)

@@ -69,6 +69,11 @@ class EnvRunner:
         self._steps_done = 0
         self._call_started: float | None = None
 
+    def ready(self) -> int:
+        """This process's pid: the answer of a started (or restarted) runner. ``ray.kill`` is
+        asynchronous, so the caller compares pids to know the call reached the new incarnation."""
+        return os.getpid()
+
     @ray.method(concurrency_group="heartbeat")
     def heartbeat(self) -> dict[str, float | int]:
         """``pid``, ``steps`` (env steps since start), ``call_seconds`` (time in the current

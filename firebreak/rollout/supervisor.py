@@ -68,7 +68,7 @@ class Supervisor:
         sample_timeout_s: deadline of one ``sample`` call, seconds. ``None``: derived as
             ``max(min_timeout_s, timeout_factor * p95)`` of the last 100 fragment durations,
             ``first_timeout_s`` until 5 fragments have been seen.
-        restart_timeout_s: how long a (re)starting runner may take to answer ``__ray_ready__``
+        restart_timeout_s: how long a (re)starting runner may take to answer ``ready()``
             before it is replaced, seconds (also covers env construction).
         heartbeat_timeout_s: how long to wait for the heartbeat of a hung runner, seconds.
         max_consecutive_failures: failures of one runner without a fragment in between before
@@ -169,7 +169,7 @@ class Supervisor:
         return max(self._min_timeout_s, self._timeout_factor * float(np.percentile(self._durations, 95)))
 
     def _submit_ready(self, slot: _Slot) -> None:
-        slot.kind, slot.ref = "ready", slot.actor.__ray_ready__.remote()
+        slot.kind, slot.ref = "ready", slot.actor.ready.remote()
         start = slot.down_since if slot.down_since is not None else time.monotonic()
         slot.timeout_s = self._restart_timeout_s
         slot.deadline = start + self._restart_timeout_s
@@ -218,7 +218,7 @@ class Supervisor:
 
     def _on_started(self, slot: _Slot) -> None:
         try:
-            ray.get(slot.ref)
+            pid = ray.get(slot.ref)
         except ActorUnavailableError:
             # Transient: the call reached the old incarnation while Ray restarts it. Ask again;
             # the restart deadline (from down_since) still bounds the wait.
@@ -230,6 +230,11 @@ class Supervisor:
             self._fail(slot, f"runner {slot.index} died while starting ({kind}): {_first_line(err)}", str(err))
             self._replace(slot)
             return
+        if pid == slot.pid:
+            # The old incarnation answered before ray.kill reached it: ask again.
+            self._resubmit_ready(slot)
+            return
+        slot.pid = pid
         if slot.down_since is not None:
             self.metrics.restart_latency(time.monotonic() - slot.down_since)
             slot.down_since = None
@@ -295,7 +300,7 @@ class Supervisor:
     def _replace(self, slot: _Slot) -> None:
         ray.kill(slot.actor, no_restart=True)
         slot.actor = self.spec.create(slot.index)
-        slot.restarts_used, slot.weights_version, slot.pid = 0, -1, None
+        slot.restarts_used, slot.weights_version = 0, -1
         self.metrics.add("replacements")
         log.warning("runner %d: replaced by a fresh actor", slot.index)
         if slot.down_since is None:

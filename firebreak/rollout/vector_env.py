@@ -83,10 +83,11 @@ class RayVectorEnv(VectorEnv):
         self._restarts_used = [0] * self.num_envs
         self._failures = [0] * self.num_envs
         try:
+            self._pids = ray.get([actor.ready.remote() for actor in self._actors], timeout=restart_timeout_s)
             obs_space, act_space, metadata = ray.get(self._actors[0].spaces.remote(), timeout=restart_timeout_s)
         except (RayActorError, GetTimeoutError) as err:
             self.close_extras()
-            raise RolloutError(f"sub-env 0 failed to start:\n{err}") from err
+            raise RolloutError(f"a sub-env failed to start:\n{err}") from err
         self.single_observation_space, self.single_action_space = obs_space, act_space
         self.observation_space = batch_space(obs_space, self.num_envs)
         self.action_space = batch_space(act_space, self.num_envs)
@@ -235,15 +236,16 @@ class RayVectorEnv(VectorEnv):
         deadline = since + self._restart_timeout_s
         while True:
             try:
-                ray.get(self._actors[i].__ray_ready__.remote(), timeout=max(deadline - time.monotonic(), 0.0))
-                return
+                pid = ray.get(self._actors[i].ready.remote(), timeout=max(deadline - time.monotonic(), 0.0))
             except ActorUnavailableError:
-                # The call reached the old incarnation while Ray restarts it: ask again.
-                continue
+                continue  # the call reached the old incarnation while Ray restarts it: ask again
             except GetTimeoutError as err:
                 raise _Lost("hangs", f"not ready within {self._restart_timeout_s:.1f} s of restart") from err
             except RayActorError as err:
                 raise _Lost("crashes", f"died while restarting: {err}") from err
+            if pid != self._pids[i]:  # not the old incarnation, which ray.kill may not have reached yet
+                self._pids[i] = pid
+                return
 
     def _get_in_time(self, ref) -> Any:
         ready, _ = ray.wait([ref], timeout=self._step_timeout_s)
