@@ -79,7 +79,14 @@ class ConstantPolicy:
 
 @pytest.fixture(scope="session")
 def ray_local():
-    """A private local Ray instance (never attaches to another cluster on this machine)."""
+    """A private local Ray instance (never attaches to another cluster on this machine).
+
+    Each test module imports this fixture, which makes one session fixture per module: the
+    first one starts Ray, the others reuse it.
+    """
+    if ray.is_initialized():
+        yield
+        return
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")  # no token written to ~/.ray for a local test instance
     # Workers unpickle the toy envs by reference: they must import `tests.rollout_fixtures`.
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -1,5 +1,6 @@
 """FaultInjector without Ray: each kind does what it says, schedules fire once, logs are exact."""
 
+import faulthandler
 import multiprocessing
 import os
 import signal
@@ -14,6 +15,7 @@ pytestmark = pytest.mark.timeout(60)
 
 
 def _step_until_fault(log_dir, kind):
+    faulthandler.disable()  # pytest's handler would print a traceback for the intended segfault
     env = FaultInjector(CounterEnv(), schedule=[(2, kind)], log_dir=log_dir)
     env.reset(seed=0)
     for _ in range(5):
