@@ -89,3 +89,16 @@ def test_bad_config_is_rejected():
         FaultInjector(CounterEnv(), p_hang=0.7, p_exit=0.7)
     with pytest.raises(TypeError):
         FaultInjector.from_config(CounterEnv(), {"p_explode": 0.1})
+
+
+def test_metrics_dict_without_ray():
+    from firebreak.rollout import RolloutMetrics
+
+    metrics = RolloutMetrics(export_to_ray=False)
+    metrics.add("hangs")
+    metrics.add("lost_steps", 16)
+    metrics.restart_latency(1.0)
+    metrics.restart_latency(3.0)
+    stats = metrics.as_dict()
+    assert stats["hangs"] == 1 and stats["lost_steps"] == 16 and stats["crashes"] == 0
+    assert stats["restart_latency_mean_s"] == 2.0 and stats["restart_latency_max_s"] == 3.0

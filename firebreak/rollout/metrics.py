@@ -9,7 +9,8 @@ from ray.util import metrics as ray_metrics
 #: deadline and killed, ``crashes``: the actor process died, ``env_errors``: env code raised, in
 #: ``sample`` or in the runner's constructor); ``restarts`` (Ray restarts of the same actor),
 #: ``replacements`` (fresh actors), ``recycled`` (runners restarted past the memory limit);
-#: ``lost_fragments``/``lost_steps``: what the failed calls would have produced.
+#: ``lost_fragments``/``lost_steps``: what the failed calls would have produced. A process that
+#: died but that Ray has not reported dead by the deadline (Ray takes ~1-2 s) counts as a hang.
 COUNTERS = (
     "fragments",
     "env_steps",

@@ -57,8 +57,7 @@ class EnvRunner:
         self._policy = policy
         self._fragment_length = fragment_length
         self._index = runner_index
-        seed_seq = np.random.SeedSequence(seed)
-        self._rng = np.random.default_rng(seed_seq)
+        self._rng = np.random.default_rng(seed)
         self._reset_seeds = [None if seed is None else seed + i for i in range(envs_per_runner)]
         self._obs: list[Any] | None = None  # current obs per env, None before the first sample
         self._masks: list[np.ndarray] | None = None
@@ -183,12 +182,15 @@ class EnvRunner:
 class RunnerSpec:
     """How to create `EnvRunner` actors: their envs, policy and Ray resources.
 
-    ``max_restarts``: Ray restarts of one actor before the supervisor replaces it with a fresh
-    actor (-1: unlimited). ``num_cpus`` and ``resources`` are reserved per actor.
+    ``policy`` is shared by all runners; ``policy_for_runner(index)``, when given, builds one per
+    runner instead (e.g. a per-runner epsilon, Ape-X style). ``max_restarts``: Ray restarts of
+    one actor before the supervisor replaces it with a fresh actor (-1: unlimited).
+    ``num_cpus`` and ``resources`` are reserved per actor.
     """
 
     env_factory: Callable[[], gym.Env]
     policy: Policy | None = None
+    policy_for_runner: Callable[[int], Policy] | None = None
     envs_per_runner: int = 1
     fragment_length: int = 64
     seed: int | None = 0
@@ -196,11 +198,11 @@ class RunnerSpec:
     resources: dict[str, float] = field(default_factory=dict)
     max_restarts: int = -1
 
-    def create(self, index: int, env_factory: Callable[[], gym.Env] | None = None) -> ray.actor.ActorHandle:
+    def create(self, index: int) -> ray.actor.ActorHandle:
         """Start runner ``index`` (its envs seeded from ``seed + index * envs_per_runner``)."""
         return create_runner(
-            env_factory or self.env_factory,
-            self.policy,
+            self.env_factory,
+            self.policy if self.policy_for_runner is None else self.policy_for_runner(index),
             envs_per_runner=self.envs_per_runner,
             fragment_length=self.fragment_length,
             seed=None if self.seed is None else self.seed + index * self.envs_per_runner,

@@ -102,7 +102,10 @@ class RayVectorEnv(VectorEnv):
     # -- gymnasium API ----------------------------------------------------------------------
 
     def reset(self, *, seed: int | list[int | None] | None = None, options: dict | None = None):
-        """Reset every sub-env; ``seed`` as in ``SyncVectorEnv`` (int ``s`` -> ``s + i``)."""
+        """Reset every sub-env; ``seed`` as in ``SyncVectorEnv`` (int ``s`` -> ``s + i``).
+        ``options["reset_mask"]`` (partial resets) is not supported."""
+        if options is not None and "reset_mask" in options:
+            raise NotImplementedError("RayVectorEnv.reset does not support options['reset_mask']")
         if seed is None:
             seed = [None] * self.num_envs
         elif isinstance(seed, int):
