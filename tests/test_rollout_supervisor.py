@@ -120,9 +120,12 @@ def test_deterministic_env_error_in_sample_raises(tmp_path):
 def test_memory_limit_recycles_runners_and_derived_deadline_and_per_runner_policy():
     spec = RunnerSpec(counter_env, policy_for_runner=lambda i: ConstantPolicy(i + 1), envs_per_runner=2, fragment_length=LENGTH, num_cpus=0.5)
     with Supervisor(spec, 2, memory_limit_bytes=1, min_timeout_s=3.0, first_timeout_s=30) as sup:
-        fragments = [sup.next_fragment(timeout=60) for _ in range(6)]
+        fragments = [sup.next_fragment(timeout=60) for _ in range(4)]
+        sup.set_weights(7)
+        later = [sup.next_fragment(timeout=60) for _ in range(4)]
         stats = sup.stats()
-    assert stats["recycled"] == stats["fragments"] == 6 and stats["restarts"] == 6
+    assert stats["recycled"] == stats["fragments"] == 8 and stats["restarts"] == 8
+    assert all(np.all(f.actions == 7) for f in later[2:])  # recycled runners get the current weights
     assert stats["lost_fragments"] == 0 and stats["hangs"] == 0
     assert {f.runner_index for f in fragments} == {0, 1}
     assert all(np.all(f.actions == f.runner_index + 1) for f in fragments)

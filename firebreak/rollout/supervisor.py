@@ -277,7 +277,6 @@ class Supervisor:
         slot.failures += 1
         slot.last_error = f"{message}\n{detail}".strip()
         slot.down_since = time.monotonic()
-        slot.weights_version = -1
         if slot.failures >= self._max_failures:
             raise RolloutError(
                 f"runner {slot.index} failed {slot.failures} times in a row without producing a fragment; "
@@ -287,6 +286,7 @@ class Supervisor:
     def _restart_or_replace(self, slot: _Slot, kill: bool) -> None:
         """Restart the actor through Ray (killing it first if it is still alive) or, with its
         restart budget spent, replace it."""
+        slot.weights_version = -1  # the next incarnation starts without weights
         budget = self.spec.max_restarts
         if budget != -1 and slot.restarts_used >= budget:
             self._replace(slot)
