@@ -198,14 +198,15 @@ class RunnerSpec:
     resources: dict[str, float] = field(default_factory=dict)
     max_restarts: int = -1
 
-    def create(self, index: int) -> ray.actor.ActorHandle:
-        """Start runner ``index`` (its envs seeded from ``seed + index * envs_per_runner``)."""
+    def create(self, index: int, reseed: bool = False) -> ray.actor.ActorHandle:
+        """Start runner ``index``, its envs seeded from ``seed + index * envs_per_runner``, or
+        from OS entropy with ``reseed`` (a replacement must not replay its predecessor's episodes)."""
         return create_runner(
             self.env_factory,
             self.policy if self.policy_for_runner is None else self.policy_for_runner(index),
             envs_per_runner=self.envs_per_runner,
             fragment_length=self.fragment_length,
-            seed=None if self.seed is None else self.seed + index * self.envs_per_runner,
+            seed=None if self.seed is None or reseed else self.seed + index * self.envs_per_runner,
             runner_index=index,
             num_cpus=self.num_cpus,
             resources=self.resources,

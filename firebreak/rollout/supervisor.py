@@ -299,7 +299,7 @@ class Supervisor:
 
     def _replace(self, slot: _Slot) -> None:
         ray.kill(slot.actor, no_restart=True)
-        slot.actor = self.spec.create(slot.index)
+        slot.actor = self.spec.create(slot.index, reseed=True)
         slot.restarts_used, slot.weights_version = 0, -1
         self.metrics.add("replacements")
         log.warning("runner %d: replaced by a fresh actor", slot.index)
