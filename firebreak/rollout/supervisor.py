@@ -215,11 +215,13 @@ class Supervisor:
         ``stall_timeout_s`` (or no answer showing one) pulls the deadline in to now."""
         if slot.beat_ref is not None and ray.wait([slot.beat_ref], timeout=0)[0]:
             try:
-                steps = ray.get(slot.beat_ref)["steps"]
+                beat = ray.get(slot.beat_ref)
             except RayActorError:
-                steps = slot.steps_seen  # the process died: the sample call reports it, not this
-            if steps != slot.steps_seen:
-                slot.steps_seen, slot.progress_at = steps, now
+                beat = None  # the process died: the sample call reports it, not this
+            # A call still queued (not started: call_seconds 0) is not stuck in an env; the
+            # deadline bounds it.
+            if beat is not None and (beat["steps"] != slot.steps_seen or beat["call_seconds"] == 0.0):
+                slot.steps_seen, slot.progress_at = beat["steps"], now
             slot.beat_ref = None
         if slot.beat_ref is None and now >= slot.beat_due:
             slot.beat_ref = slot.actor.heartbeat.remote()
