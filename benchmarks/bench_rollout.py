@@ -173,9 +173,9 @@ def run_ray_vector(fns, seconds: float, step_timeout_s: float) -> dict:
         envs.close()
 
 
-def run_supervisor(factory, n_actions: int, workers: int, seconds: float, fragment_length: int, first_timeout_s: float) -> dict:
+def run_supervisor(factory, n_actions: int, workers: int, seconds: float, fragment_length: int, first_timeout_s: float, stall_timeout_s: float) -> dict:
     spec = RunnerSpec(factory, RandomPolicy(n_actions), envs_per_runner=1, fragment_length=fragment_length, num_cpus=1)
-    with Supervisor(spec, workers, min_timeout_s=2.0, first_timeout_s=first_timeout_s, max_consecutive_failures=20) as sup:
+    with Supervisor(spec, workers, min_timeout_s=2.0, first_timeout_s=first_timeout_s, stall_timeout_s=stall_timeout_s, max_consecutive_failures=20) as sup:
         sup.next_fragment(timeout=120)  # start-up (actor creation) is not throughput
         before = sup.stats()["env_steps"]
         start = time.perf_counter()
@@ -219,6 +219,7 @@ def main() -> None:
     # Deadlines from the measured step time (the derived p95 deadline needs 5 good fragments first).
     fragment_s = args.fragment_length / base
     first_timeout_s = max(2.0, 5 * fragment_s)
+    stall_timeout_s = max(1.0, 50 / base)  # no step for 50 step-times: stuck
 
     temp_dir = tempfile.mkdtemp(prefix="rfb_", dir="/tmp")
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
@@ -226,11 +227,11 @@ def main() -> None:
     ray.init(address="local", num_cpus=w, include_dashboard=False, _temp_dir=temp_dir, log_to_driver=False)
     try:
         rows.append((f"RayVectorEnv x{w}", run_ray_vector([factory] * w, args.seconds, step_timeout_s=10.0)))
-        rows.append((f"Ray Supervisor {w} runners", run_supervisor(factory, n_actions, w, args.seconds, args.fragment_length, first_timeout_s)))
+        rows.append((f"Ray Supervisor {w} runners", run_supervisor(factory, n_actions, w, args.seconds, args.fragment_length, first_timeout_s, stall_timeout_s)))
         rows.append((f"AsyncVectorEnv x{w} + hangs only", async_hangs))
         rows.append((f"AsyncVectorEnv x{w} + crashes only", async_crashes))
         rows.append((f"RayVectorEnv x{w} + faults", run_ray_vector([faulty] * w, args.seconds, step_timeout_s=max(2.0, 20 / base))))
-        rows.append((f"Ray Supervisor {w} runners + faults", run_supervisor(faulty, n_actions, w, args.seconds, args.fragment_length, first_timeout_s)))
+        rows.append((f"Ray Supervisor {w} runners + faults", run_supervisor(faulty, n_actions, w, args.seconds, args.fragment_length, first_timeout_s, stall_timeout_s)))
     finally:
         ray.shutdown()
         shutil.rmtree(temp_dir, ignore_errors=True)

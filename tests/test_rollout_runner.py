@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import ray
 
-from firebreak.rollout import Fragment, RandomPolicy, create_runner
+from firebreak.rollout import FaultyEnvFactory, Fragment, RandomPolicy, create_runner
 from tests.rollout_fixtures import ConstantPolicy, PlainCounterEnv, counter_env, ray_local  # noqa: F401
 
 pytestmark = [pytest.mark.timeout(60), pytest.mark.usefixtures("ray_local")]
@@ -47,7 +47,8 @@ def test_fragment_transitions_and_autoreset():
 
 
 def test_no_masks_and_weights_reach_the_policy():
-    runner = create_runner(PlainCounterEnv, ConstantPolicy(1), envs_per_runner=1, fragment_length=4, seed=0, num_cpus=0.5)
+    plain = FaultyEnvFactory(PlainCounterEnv, {"p_slow": 0.0})  # a wrapper must not invent masks
+    runner = create_runner(plain, ConstantPolicy(1), envs_per_runner=1, fragment_length=4, seed=0, num_cpus=0.5)
     try:
         before = ray.get(runner.sample.remote(None))
         after = ray.get(runner.sample.remote(ray.put(3)))
@@ -59,8 +60,6 @@ def test_no_masks_and_weights_reach_the_policy():
 
 
 def test_heartbeat_answers_during_a_long_sample(tmp_path):
-    from firebreak.rollout import FaultyEnvFactory
-
     slow = FaultyEnvFactory(counter_env, {"p_slow": 1.0, "slow_s": 0.1})
     runner = create_runner(slow, RandomPolicy(4), envs_per_runner=1, fragment_length=20, seed=0, num_cpus=0.5)
     try:

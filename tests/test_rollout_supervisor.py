@@ -130,3 +130,19 @@ def test_memory_limit_recycles_runners_and_derived_deadline_and_per_runner_polic
     assert {f.runner_index for f in fragments} == {0, 1}
     assert all(np.all(f.actions == f.runner_index + 1) for f in fragments)
     assert stats["sample_timeout_s"] == 3.0  # derived: max(min_timeout_s, k * p95) once 5 fragments are seen
+
+
+def test_stall_detection_kills_a_stuck_runner_before_its_deadline_but_spares_a_slow_one(tmp_path, caplog):
+    log_dir = str(tmp_path)
+    # slow: 1.2 s steps in a row (progressing); then a hang; deadline 20 s, stall limit 2 s
+    schedule = [(2, "slow"), (3, "slow"), (4, "slow"), (15, "hang")]
+    factory = FaultyEnvFactory(counter_env, {"schedule": schedule, "slow_s": 1.2, "log_dir": log_dir})
+    with caplog.at_level(logging.ERROR, logger="firebreak.rollout.supervisor"):
+        with Supervisor(_spec(factory), 1, sample_timeout_s=20, stall_timeout_s=2.0) as sup:
+            fragments = [sup.next_fragment(timeout=60) for _ in range(3)]
+            stats = sup.stats()
+    assert fragments[0].sample_seconds > 3.5  # the slow fragment was not killed
+    assert stats["hangs"] == 1 and stats["lost_fragments"] == 1
+    hang = read_injections(log_dir)[-1]
+    [record] = [r for r in caplog.records if "no env step" in r.getMessage()]
+    assert record.created - hang.time <= 2.0 * 2 + 1.0  # far below the 20 s deadline

@@ -12,9 +12,11 @@ Two modes, combinable:
   of an env instance. Every entry fires ONCE across all processes and restarts: the first env
   reaching it claims a token file in ``log_dir`` (``O_CREAT | O_EXCL``). This gives exact counts.
 
-Every injection appends one line ``<kind> <pid> <step> <unix time>`` to ``<log_dir>/injections.log`` BEFORE
-it fires (``os.write`` on an ``O_APPEND`` descriptor reaches the kernel, so it survives the crash
-that follows); ``read_injections(log_dir)`` returns them as `Injection` tuples for comparison with the counters.
+Every injection appends one line ``<kind> <pid> <step> <unix time>`` to
+``<log_dir>/injections.log`` BEFORE it fires (``os.write`` on an ``O_APPEND`` descriptor reaches
+the kernel, so it survives the crash that follows); ``read_injections(log_dir)`` returns them as
+`Injection` tuples for comparison with the counters. The wrapped env's ``action_masks`` stays
+reachable through ``env.get_wrapper_attr("action_masks")``, as for any gymnasium wrapper.
 """
 
 from __future__ import annotations
@@ -103,10 +105,6 @@ class FaultInjector(gym.Wrapper):
         if "schedule" in config:
             config["schedule"] = [tuple(entry) for entry in config["schedule"]]
         return cls(env, **config)
-
-    def action_masks(self) -> np.ndarray:
-        """Forward the wrapped env's mask (gymnasium wrappers don't forward unknown attributes)."""
-        return self.env.get_wrapper_attr("action_masks")()
 
     def step(self, action):
         kind = self._scheduled_kind()

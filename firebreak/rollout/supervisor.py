@@ -5,7 +5,10 @@ task, so the supervisor owns the deadlines. It keeps exactly one ``sample`` call
 runner and waits on all of them (plus the readiness calls of restarting runners) with one
 ``ray.wait``. Per fault:
 
-* past the deadline (hang): heartbeat for the log line, ``ray.kill(no_restart=False)``;
+* past the deadline, or (with ``stall_timeout_s``) no env step seen by the heartbeat for that
+  long (hang): heartbeat for the log line, ``ray.kill(no_restart=False)``. The heartbeat runs
+  in its own concurrency group, so it answers while ``sample`` runs: a slow but progressing
+  call is left alone until its deadline, a stuck one is killed early;
 * ``RayActorError`` (the process died: exit, signal, OOM kill): Ray restarts it;
 * ``RayTaskError`` (env code raised in ``sample``): logged with its traceback, runner restarted;
 
@@ -57,6 +60,10 @@ class _Slot:
     last_error: str = ""
     weights_version: int = -1  # version of the weights this incarnation has
     pid: int | None = None
+    beat_ref: Any = None  # heartbeat in flight (stall detection)
+    beat_due: float = math.inf  # when to send the next heartbeat
+    steps_seen: int = -1  # runner's step counter in the last heartbeat
+    progress_at: float = 0.0  # when the step counter was last seen to change (or the call started)
 
 
 class Supervisor:
@@ -70,6 +77,9 @@ class Supervisor:
             ``first_timeout_s`` until 5 fragments have been seen.
         restart_timeout_s: how long a (re)starting runner may take to answer ``ready()``
             before it is replaced, seconds (also covers env construction).
+        stall_timeout_s: a sample call whose runner shows no new env step for this long counts
+            as hung before its deadline, seconds (heartbeats every half of it). ``None``: off;
+            only the deadline applies. Must exceed the slowest legitimate env step.
         heartbeat_timeout_s: how long to wait for the heartbeat of a hung runner, seconds.
         max_consecutive_failures: failures of one runner without a fragment in between before
             `RolloutError`.
@@ -87,6 +97,7 @@ class Supervisor:
         timeout_factor: float = 4.0,
         first_timeout_s: float = 120.0,
         restart_timeout_s: float = 60.0,
+        stall_timeout_s: float | None = None,
         heartbeat_timeout_s: float = 0.5,
         max_consecutive_failures: int = 5,
         memory_limit_bytes: int | None = None,
@@ -99,6 +110,7 @@ class Supervisor:
         self._timeout_factor = timeout_factor
         self._first_timeout_s = first_timeout_s
         self._restart_timeout_s = restart_timeout_s
+        self._stall_timeout_s = stall_timeout_s
         self._heartbeat_timeout_s = heartbeat_timeout_s
         self._max_failures = max_consecutive_failures
         self._memory_limit = memory_limit_bytes
@@ -127,14 +139,17 @@ class Supervisor:
         while True:
             now = time.monotonic()
             for slot in self._slots:
+                if self._stall_timeout_s is not None and slot.kind == "sample":
+                    self._check_progress(slot, now)
                 if now >= slot.deadline and not ray.wait([slot.ref], timeout=0)[0]:
                     self._on_deadline(slot)
             if now >= end:
                 raise TimeoutError(f"no fragment within {timeout} s")
-            wake = min(min(s.deadline for s in self._slots), end)
-            ready, _ = ray.wait([s.ref for s in self._slots], num_returns=1, timeout=max(wake - now, 0.0))
-            if ready:
-                slot = next(s for s in self._slots if s.ref == ready[0])
+            wake = min(min(self._next_event(s) for s in self._slots), end)
+            beats = [s.beat_ref for s in self._slots if s.beat_ref is not None]
+            ready, _ = ray.wait([s.ref for s in self._slots] + beats, num_returns=1, timeout=max(wake - now, 0.0))
+            slot = next((s for s in self._slots if ready and s.ref == ready[0]), None)
+            if slot is not None:  # (an answered heartbeat is read by _check_progress above)
                 fragment = self._on_ready(slot)
                 if fragment is not None:
                     return fragment
@@ -170,6 +185,7 @@ class Supervisor:
 
     def _submit_ready(self, slot: _Slot) -> None:
         slot.kind, slot.ref = "ready", slot.actor.ready.remote()
+        slot.beat_ref, slot.beat_due = None, math.inf
         start = slot.down_since if slot.down_since is not None else time.monotonic()
         slot.timeout_s = self._restart_timeout_s
         slot.deadline = start + self._restart_timeout_s
@@ -183,6 +199,35 @@ class Supervisor:
         slot.timeout_s = self._sample_timeout()
         slot.kind, slot.ref = "sample", slot.actor.sample.remote(weights)
         slot.deadline = time.monotonic() + slot.timeout_s
+        if self._stall_timeout_s is not None:
+            slot.beat_ref, slot.steps_seen, slot.progress_at = None, -1, time.monotonic()
+            slot.beat_due = slot.progress_at + self._stall_timeout_s / 2
+
+    def _next_event(self, slot: _Slot) -> float:
+        """When the loop must look at this slot again without a result (time.monotonic())."""
+        if self._stall_timeout_s is None or slot.kind != "sample":
+            return slot.deadline
+        beat = slot.beat_due if slot.beat_ref is None else math.inf
+        return min(slot.deadline, beat, slot.progress_at + self._stall_timeout_s)
+
+    def _check_progress(self, slot: _Slot, now: float) -> None:
+        """Stall detection: heartbeat every ``stall_timeout_s / 2``; no new step for
+        ``stall_timeout_s`` (or no answer showing one) pulls the deadline in to now."""
+        if slot.beat_ref is not None and ray.wait([slot.beat_ref], timeout=0)[0]:
+            try:
+                beat = ray.get(slot.beat_ref)
+            except RayActorError:
+                beat = None  # the process died: the sample call reports it, not this
+            # A call still queued (not started: call_seconds 0) is not stuck in an env; the
+            # deadline bounds it.
+            if beat is not None and (beat["steps"] != slot.steps_seen or beat["call_seconds"] == 0.0):
+                slot.steps_seen, slot.progress_at = beat["steps"], now
+            slot.beat_ref = None
+        if slot.beat_ref is None and now >= slot.beat_due:
+            slot.beat_ref = slot.actor.heartbeat.remote()
+            slot.beat_due = now + self._stall_timeout_s / 2
+        if now - slot.progress_at >= self._stall_timeout_s:
+            slot.deadline = min(slot.deadline, now)
 
     # -- outcomes ---------------------------------------------------------------------------
 
@@ -251,7 +296,9 @@ class Supervisor:
             self._replace(slot)
             return
         self.metrics.add("hangs")
-        self._lose(slot, f"sample exceeded its {slot.timeout_s:.1f} s deadline ({self._heartbeat(slot)}); killing it", "")
+        stalled = self._stall_timeout_s is not None and time.monotonic() - slot.progress_at >= self._stall_timeout_s
+        why = f"no env step for {self._stall_timeout_s:.1f} s" if stalled else f"sample exceeded its {slot.timeout_s:.1f} s deadline"
+        self._lose(slot, f"{why} ({self._heartbeat(slot)}); killing it", "")
         self._restart_or_replace(slot, kill=True)
 
     def _heartbeat(self, slot: _Slot) -> str:
