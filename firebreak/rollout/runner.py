@@ -31,14 +31,13 @@ def _scalar_items(info: dict) -> dict[str, float | int | bool]:
     return {k: np.asarray(v).item() for k, v in info.items() if np.isscalar(v) or (isinstance(v, np.ndarray) and v.ndim == 0)}
 
 
-@ray.remote(concurrency_groups={"heartbeat": 1})
-class EnvRunner:
+class Runner:
     """Hosts ``envs_per_runner`` envs built by ``env_factory()`` and steps them with ``policy``.
 
     Envs are built in the constructor (a factory that raises fails the actor's creation) and
-    reset lazily on the first ``sample()``. Env ``i`` of the first incarnation is reset with
-    ``seed + i``; a restarted incarnation (after a crash or kill) uses fresh OS entropy, so it
-    does not replay the episode that failed.
+    reset lazily on the first ``sample()``; env ``i`` is reset with ``seed + i`` (``seed=None``:
+    fresh OS entropy). A plain class: `EnvRunner` is this class as a Ray actor, and the training
+    driver's debugging mode (``rollout.runners: 0``) steps one in its own process.
     """
 
     def __init__(
@@ -50,8 +49,6 @@ class EnvRunner:
         seed: int | None = None,
         runner_index: int = 0,
     ):
-        if ray.get_runtime_context().was_current_actor_reconstructed:
-            seed = None
         self._envs = [env_factory() for _ in range(envs_per_runner)]
         self._has_masks = self._envs[0].has_wrapper_attr("action_masks")
         self._policy = policy
@@ -73,7 +70,6 @@ class EnvRunner:
         asynchronous, so the caller compares pids to know the call reached the new incarnation."""
         return os.getpid()
 
-    @ray.method(concurrency_group="heartbeat")
     def heartbeat(self) -> dict[str, float | int]:
         """``pid``, ``steps`` (env steps since start), ``call_seconds`` (time in the current
         ``sample``/``step_env`` call, 0 when idle) and ``rss_bytes`` of this process."""
@@ -176,6 +172,22 @@ class EnvRunner:
         """Call method ``name`` of env 0 (or read the attribute if it is not callable)."""
         attr = self._envs[0].get_wrapper_attr(name)
         return attr(*args, **(kwargs or {})) if callable(attr) else attr
+
+
+@ray.remote(concurrency_groups={"heartbeat": 1})
+class EnvRunner(Runner):
+    """`Runner` as a Ray actor. A restarted incarnation (after a crash or kill) resets its envs
+    from fresh OS entropy, so it does not replay the episode that failed; ``heartbeat`` runs in
+    its own concurrency group so it answers while ``sample`` is busy."""
+
+    def __init__(self, env_factory, policy=None, envs_per_runner=1, fragment_length=64, seed=None, runner_index=0):
+        if ray.get_runtime_context().was_current_actor_reconstructed:
+            seed = None
+        super().__init__(env_factory, policy, envs_per_runner, fragment_length, seed, runner_index)
+
+    @ray.method(concurrency_group="heartbeat")
+    def heartbeat(self) -> dict[str, float | int]:
+        return super().heartbeat()
 
 
 @dataclass
