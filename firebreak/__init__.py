@@ -1,8 +1,8 @@
-"""firebreak: learn where to place fuel breaks so simulated wildfires burn as little as possible."""
+"""firebreak: learn where to place fuel breaks so simulated wildfires burn as little as possible.
 
-import gymnasium
+The package root imports nothing: the DQN core must load on a GPU machine without gymnasium or
+Ray. `import firebreak.env` registers the gymnasium id ``firebreak/FuelBreak-v0``;
+``gymnasium.make("firebreak.env:firebreak/FuelBreak-v0")`` imports it by itself.
+"""
 
 __version__ = "0.1.0"
-
-# Registering names the entry point only; firebreak.env is imported by gymnasium.make.
-gymnasium.register(id="firebreak/FuelBreak-v0", entry_point="firebreak.env:FuelBreakEnv")

@@ -15,6 +15,9 @@ Reward of a step: (mean burned cells before - after) / burnable cells, the mean 
 the episode's scenarios. The return therefore telescopes to the share of burnable cells the
 breaks saved: baseline burned fraction - final burned fraction.
 
+Registered with gymnasium as ``firebreak/FuelBreak-v0`` when this module is imported
+(``gymnasium.make("firebreak.env:firebreak/FuelBreak-v0")`` imports it by itself).
+
 Observation: float32 (C, H, W), layers named by `FuelBreakEnv.observation_layers`
 (`OBSERVATION_LAYERS`), each scaled to roughly [0, 1] (see `_observation_static`), clipped to
 [-5, 5]. Action: Discrete(H * W), cell = (action // W, action % W); `action_masks()` is True
@@ -60,6 +63,9 @@ OBSERVATION_LAYERS: tuple[str, ...] = (
     "treatable",  # 1 where a break may still go (burnable, untreated)
 )
 _DYNAMIC = ("burn_probability", "breaks", "treatable")
+
+
+gym.register(id="firebreak/FuelBreak-v0", entry_point="firebreak.env:FuelBreakEnv")
 
 
 class InvalidActionError(ValueError):

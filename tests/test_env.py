@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 from gymnasium.utils.env_checker import check_env
 
-import firebreak  # noqa: F401  (registers firebreak/FuelBreak-v0)
 from firebreak.env import OBSERVATION_LAYERS, FuelBreakEnv, InvalidActionError
 from firebreak.fire import simulate_many
 from firebreak.landscape import LandscapeError, sample_tiles, synthetic_landscape
@@ -34,7 +33,7 @@ def test_check_env_is_clean(tiles):
 
 
 def test_registered_with_gymnasium():
-    env = gym.make("firebreak/FuelBreak-v0", landscapes="synthetic:32", n_scenarios=2)
+    env = gym.make("firebreak.env:firebreak/FuelBreak-v0", landscapes="synthetic:32", n_scenarios=2)
     obs, _ = env.reset(seed=3)
     assert obs.shape == (len(OBSERVATION_LAYERS), 32, 32)
 
