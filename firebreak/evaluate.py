@@ -98,11 +98,24 @@ def format_table(results: dict[str, dict[str, np.ndarray]]) -> str:
     return "\n".join(lines)
 
 
+def checkpoint_policy(path: str) -> Callable[[int], Policy]:
+    """A policy factory for a training checkpoint: greedy masked argmax of its Q-network."""
+    from .dqn.checkpoint import load_checkpoint
+    from .dqn.policy import QPolicy
+
+    payload = load_checkpoint(path)
+    model = payload["model"]
+    greedy = QPolicy(model["kind"], model["kwargs"], int(model["obs_shape"][0]), epsilon=0.0, torch_threads=None)
+    greedy.set_weights({"weights": payload["learner"]["dqn"]["q_network"], "epsilon": 0.0})
+    return lambda seed: (lambda env: greedy.greedy(env.observation(), env.action_masks()))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m firebreak.evaluate", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--policy", action="append", choices=sorted(BASELINES),
-                        help="policy to evaluate (repeatable; default: all baselines)")
+    parser.add_argument("--policy", action="append", metavar="NAME|CHECKPOINT",
+                        help=f"a baseline ({', '.join(BASELINES)}) or a training checkpoint (.pt); "
+                             "repeatable; default: all baselines")
     parser.add_argument("--landscapes", default="sample:64",
                         help="landscape source (default: sample:64, the bundled 64x64 tiles)")
     parser.add_argument("--split", choices=["train", "holdout", "all"], default="holdout",
@@ -113,11 +126,24 @@ def main(argv: list[str] | None = None) -> int:
     source = args.landscapes
     if source.startswith("sample:") and source.count(":") == 1:
         source = f"{source}:{args.split}"
-    landscapes = load_landscapes(source)
     names = args.policy or list(BASELINES)
     if "random" not in names:
         names = ["random"] + names  # the ratio column needs it
-    results = evaluate({n: BASELINES[n] for n in names}, landscapes, budget=args.budget, n_scenarios=args.scenarios)
+    policies = {}
+    for name in names:
+        if name in BASELINES:
+            policies[name] = BASELINES[name]
+        elif name.endswith(".pt"):
+            from .dqn.checkpoint import CheckpointError
+
+            try:
+                policies[name] = checkpoint_policy(name)
+            except CheckpointError as err:
+                parser.error(str(err))
+        else:
+            parser.error(f"--policy {name!r}: not a baseline ({', '.join(BASELINES)}) nor a .pt checkpoint")
+    landscapes = load_landscapes(source)
+    results = evaluate(policies, landscapes, budget=args.budget, n_scenarios=args.scenarios)
     print(f"{len(landscapes)} landscapes from {source}, budget {args.budget:.0%} of cells, "
           f"{args.scenarios} scenarios each")
     print(format_table(results))

@@ -15,6 +15,9 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from firebreak.config import ConfigError, load_config
 from firebreak.dqn.checkpoint import CheckpointError, build_policy_network, load_checkpoint, save_checkpoint
+from firebreak.evaluate import checkpoint_policy, evaluate
+from firebreak.landscape import synthetic_landscape
+from firebreak.placement import BASELINES
 from firebreak.rollout import read_injections
 from firebreak.rollout.learner import create_learner
 from firebreak.train import dqn_config, train
@@ -59,6 +62,17 @@ def test_smoke_training_learns_and_writes_its_run(smoke_run):
     q = network(torch.zeros(1, *load_checkpoint(run_dir / "checkpoints" / "latest.pt")["model"]["obs_shape"]))
     assert q.shape == (1, 24 * 24)
     assert (run_dir / "config.yaml").is_file()
+
+
+@pytest.mark.timeout(120)
+def test_evaluate_plays_a_trained_checkpoint(smoke_run):
+    _, summary = smoke_run
+    policy = checkpoint_policy(str(Path(summary["run_dir"]) / "checkpoints" / "best.pt"))
+    tiles = [synthetic_landscape((24, 24), 2**31 + i, kind="grass_shrub") for i in range(2)]
+    results = evaluate({"random": BASELINES["random"], "dqn": policy}, tiles, budget=0.03, n_scenarios=4,
+                       progress=False)
+    burned = results["dqn"]["burned"]
+    assert burned.shape == (2,) and ((0 <= burned) & (burned <= results["dqn"]["untreated"])).all()
 
 
 @pytest.mark.timeout(300)
