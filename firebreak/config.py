@@ -82,6 +82,7 @@ class LearnerConfig(_Section):
     replay_ratio: float = Field(0.25, gt=0, description="gradient updates per env step")
     weights_every: int = Field(50, ge=1, description="updates between weight broadcasts")
     num_gpus: float | Literal["auto"] = Field("auto", description="'auto': 1 when the cluster has a GPU")
+    num_cpus: float = Field(1.0, ge=0, description="CPUs reserved for the learner actor")
     resources: dict[str, float] = Field({}, description="custom resources, e.g. {learner: 1} on a cluster")
     max_restarts: int = Field(3, ge=-1)
 

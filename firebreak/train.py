@@ -30,7 +30,7 @@ import numpy as np
 import yaml
 from tqdm import tqdm
 
-from .config import Config, config_from_dict
+from .config import Config, ConfigError, config_from_dict
 from .dqn import DQNConfig, linear_schedule
 from .dqn.checkpoint import load_checkpoint, save_checkpoint
 from .dqn.learner import Learner
@@ -89,13 +89,14 @@ class _Stop:
 
 
 class _LocalLearner:
-    """The learner in this process (rollout.runners: 0, or no Ray)."""
+    """The learner in this process (rollout.runners: 0): training runs when it is started."""
 
     def __init__(self, config: DQNConfig, obs_shape, payload, seed):
         self.learner = Learner(config, obs_shape, seed=seed)
         if payload is not None:
             self.learner.load_state_dict(payload["learner"])
         self.restarts = 0
+        self._result: dict | None = None
 
     def info(self):
         return {"pid": os.getpid(), "device": self.learner.device, "restored_from": None}
@@ -103,8 +104,12 @@ class _LocalLearner:
     def add_fragment(self, f):
         self.learner.add_fragment(f.obs, f.actions, f.rewards, f.terminated, f.truncated, f.next_obs, f.next_masks)
 
-    def train(self, n):
-        return self.learner.train(n) if self.learner.can_train else None
+    def start_train(self, n):
+        self._result = self.learner.train(n) if self.learner.can_train else None
+
+    def finished_train(self, wait: bool = False) -> tuple[bool, dict | None]:
+        result, self._result = self._result, None
+        return True, result
 
     def get_weights(self):
         return self.learner.get_weights()
@@ -114,36 +119,57 @@ class _LocalLearner:
 
 
 class _RemoteLearner:
-    """The learner actor; a call that meets a dead actor is counted and skipped: Ray restarts
-    it (max_restarts) and it reloads the latest checkpoint by itself."""
+    """The learner actor. Fragments and training calls are queued on it without waiting, so
+    the runners keep sampling while it trains; calls run in submission order (one actor).
+    A call that meets a dead actor is counted and skipped: Ray restarts it (max_restarts) and it
+    reloads the latest checkpoint by itself."""
 
     def __init__(self, handle):
         self.handle = handle
         self.restarts = 0
+        self._pending = None
+        self._added: list = []
 
-    def _call(self, method: str, *args):
+    def _get(self, refs, what: str):
         import ray
         from ray.exceptions import ActorDiedError, ActorUnavailableError, RayActorError
 
-        for attempt in range(3):
-            try:
-                return ray.get(getattr(self.handle, method).remote(*args))
-            except (RayActorError, ActorDiedError, ActorUnavailableError) as err:
-                self.restarts += 1
-                log.error("learner actor failed in %s (%s); Ray restarts it from the latest checkpoint",
-                          method, str(err).splitlines()[0])
-                if attempt == 2:
-                    raise
-                time.sleep(1.0)
+        try:
+            return ray.get(refs)
+        except (RayActorError, ActorDiedError, ActorUnavailableError) as err:
+            self.restarts += 1
+            log.error("learner actor failed in %s (%s); Ray restarts it from the latest checkpoint",
+                      what, str(err).splitlines()[0])
+            return None
+
+    def _call(self, method: str, *args):
+        for _ in range(3):
+            result = self._get(getattr(self.handle, method).remote(*args), method)
+            if result is not None:
+                return result
+            time.sleep(1.0)
+        raise RuntimeError(f"the learner actor failed three times in a row in {method}; see the log above")
 
     def info(self):
         return self._call("info")
 
     def add_fragment(self, f):
-        return self._call("add_fragment", f)
+        self._added.append(self.handle.add_fragment.remote(f))
 
-    def train(self, n):
-        return self._call("train", n)
+    def start_train(self, n):
+        self._pending = self.handle.train.remote(n)
+
+    def finished_train(self, wait: bool = False) -> tuple[bool, dict | None]:
+        """(done, metrics or None): whether the last training call has returned."""
+        import ray
+
+        if self._pending is None:
+            return True, None
+        if not ray.wait([self._pending], timeout=None if wait else 0)[0]:
+            return False, None
+        self._get(self._added, "add_fragment")  # surfaces a failure of the fragments queued before it
+        result, self._pending, self._added = self._get(self._pending, "train"), None, []
+        return True, result
 
     def get_weights(self):
         return self._call("get_weights")
@@ -204,6 +230,21 @@ class Evaluator:
         return out
 
 
+def _check_cpus(cfg: Config, available: float, strict: bool) -> None:
+    """Actors that cannot all be placed wait forever for a CPU (and the supervisor would keep
+    replacing a runner that never starts): on a local instance that is a configuration error."""
+    needed = cfg.rollout.runners * cfg.rollout.num_cpus_per_runner + cfg.learner.num_cpus
+    if needed <= available:
+        return
+    message = (f"rollout.runners={cfg.rollout.runners} x rollout.num_cpus_per_runner="
+               f"{cfg.rollout.num_cpus_per_runner:g} + learner.num_cpus={cfg.learner.num_cpus:g} = {needed:g} CPUs, "
+               f"but this Ray cluster has {available:g}")
+    if strict:
+        raise ConfigError(f"{message}: lower rollout.runners or rollout.num_cpus_per_runner (fractions are fine, "
+                          "e.g. 0.5), or set run.num_cpus")
+    log.warning("%s now: the actors that do not fit wait until the autoscaler adds nodes", message)
+
+
 def train(cfg: Config, *, address: str | None = None, resume: str | None = None, progress: bool = True,
           ray_init_kwargs: dict | None = None) -> dict[str, Any]:
     """Train as `cfg` says; returns the summary (counters, faults, best evaluation, paths).
@@ -251,6 +292,8 @@ def train(cfg: Config, *, address: str | None = None, resume: str | None = None,
         from .rollout import RunnerSpec, Supervisor
         from .rollout.learner import create_learner
 
+        _check_cpus(cfg, ray.cluster_resources().get("CPU", 0.0), strict=started_ray)
+
         (ckpt_dir).mkdir(parents=True, exist_ok=True)
         latest = ckpt_dir / "latest.pt"
         if payload is not None and Path(resume).resolve() != latest.resolve():
@@ -258,7 +301,8 @@ def train(cfg: Config, *, address: str | None = None, resume: str | None = None,
                             counters=payload["counters"])  # the actor restores from latest.pt
         learner = _RemoteLearner(create_learner(
             dqn_config(cfg), obs_shape, str(latest.resolve()) if payload is not None else None, cfg.run.seed,
-            num_gpus=cfg.learner.num_gpus, resources=cfg.learner.resources, max_restarts=cfg.learner.max_restarts))
+            num_gpus=cfg.learner.num_gpus, num_cpus=cfg.learner.num_cpus, resources=cfg.learner.resources,
+            max_restarts=cfg.learner.max_restarts))
         spec = RunnerSpec(
             env_factory=EnvFactory(env_kwargs, faults),
             policy_for_runner=lambda i: QPolicy(cfg.learner.network, cfg.learner.network_kwargs, obs_shape[0],
@@ -321,6 +365,8 @@ def train(cfg: Config, *, address: str | None = None, resume: str | None = None,
         return result
 
     weights = publish_weights()
+    lag_limit = 2 * cfg.learner.replay_ratio * cfg.rollout.envs_per_runner * cfg.rollout.fragment_length
+    train_started = time.monotonic()
     try:
         while counters["env_steps"] < total and not stop:
             fragment = sampler.next_fragment()
@@ -336,16 +382,22 @@ def train(cfg: Config, *, address: str | None = None, resume: str | None = None,
                 for key in ("burned_fraction", "baseline_burned_fraction", "relative_reduction"):
                     if key in episode.info:
                         writer.add_scalar(f"episode/{key}", episode.info[key], step)
+            # Keep the replay ratio: one training call in flight; past two fragments' worth of
+            # owed updates, wait for it instead of sampling further ahead of the learner.
             owed = int(cfg.learner.replay_ratio * max(step - cfg.learner.learning_starts, 0)) - counters["updates"]
-            if owed > 0:
-                t0 = time.perf_counter()
-                result = learner.train(owed)
+            done, result = learner.finished_train(wait=owed > lag_limit)
+            if done:
                 if result is not None:
+                    writer.add_scalar("learner/updates_per_s",
+                                      (result["updates"] - counters["updates"]) / max(time.monotonic() - train_started, 1e-9), step)
                     counters["updates"] = int(result["updates"])
                     metrics = result
                     for key in ("loss", "q_mean", "td_error", "grad_norm", "replay_size", "beta"):
                         writer.add_scalar(f"learner/{key}", result[key], step)
-                    writer.add_scalar("learner/updates_per_s", owed / max(time.perf_counter() - t0, 1e-9), step)
+                owed = int(cfg.learner.replay_ratio * max(step - cfg.learner.learning_starts, 0)) - counters["updates"]
+                if owed > 0:
+                    train_started = time.monotonic()
+                    learner.start_train(owed)
             if counters["updates"] - last["weights"] >= cfg.learner.weights_every:
                 weights = publish_weights()
                 last["weights"] = counters["updates"]
@@ -370,6 +422,9 @@ def train(cfg: Config, *, address: str | None = None, resume: str | None = None,
             bar.set_postfix(frag_s=f"{counters['fragments'] / max(elapsed, 1e-9):.1f}", eps=f"{epsilon():.2f}",
                             loss=f"{metrics.get('loss', math.nan):.3g}",
                             faults=int(sum(faults.get(k, 0) for k in ("hangs", "crashes", "env_errors"))))
+        _, result = learner.finished_train(wait=True)
+        if result is not None:
+            counters["updates"] = int(result["updates"])
         if not stop:
             latest_eval = run_eval(learner.get_weights())
     finally:

@@ -20,7 +20,7 @@ from firebreak.landscape import synthetic_landscape
 from firebreak.placement import BASELINES
 from firebreak.rollout import read_injections
 from firebreak.rollout.learner import create_learner
-from firebreak.train import dqn_config, train
+from firebreak.train import _check_cpus, dqn_config, train
 from tests.rollout_fixtures import ray_local  # noqa: F401
 
 CONFIGS = Path(__file__).parents[1] / "ray_configs"
@@ -181,6 +181,15 @@ def test_bad_checkpoints_are_refused_clearly(tmp_path):
 def test_bad_configs_name_the_key_the_value_and_what_is_allowed(overrides, message):
     with pytest.raises(ConfigError, match=message):
         load_config(CONFIGS / "smoke.yaml", overrides)
+
+
+def test_actors_that_cannot_fit_a_local_instance_are_a_config_error(tmp_path):
+    cfg = _cfg("smoke", tmp_path, "rollout.runners=4", "rollout.num_cpus_per_runner=1")
+    with pytest.raises(ConfigError, match=r"rollout\.runners=4 x rollout\.num_cpus_per_runner=1 \+ learner\.num_cpus=1 "
+                                          r"= 5 CPUs, but this Ray cluster has 2: lower rollout\.runners"):
+        _check_cpus(cfg, 2.0, strict=True)
+    _check_cpus(cfg, 2.0, strict=False)  # an autoscaling cluster may add nodes: a warning only
+    _check_cpus(_cfg("smoke", tmp_path), 2.0, strict=True)  # the shipped 2-core configs fit
 
 
 def test_every_shipped_config_is_valid():

@@ -54,13 +54,13 @@ class LearnerActor:
 
 
 def create_learner(config: DQNConfig, obs_shape: tuple[int, int, int], checkpoint_path: str | None, seed: int,
-                   *, num_gpus: float | str = "auto", resources: dict[str, float] | None = None,
-                   max_restarts: int = 3):
+                   *, num_gpus: float | str = "auto", num_cpus: float = 1.0,
+                   resources: dict[str, float] | None = None, max_restarts: int = 3):
     """Start the learner actor: ``num_gpus``, or 1 when ``"auto"`` and the cluster has a GPU;
     custom ``resources`` (e.g. ``{"learner": 1}``) pin it to a node type. Its calls are never
     retried: the driver decides what to resend after a restart."""
     if num_gpus == "auto":
         num_gpus = 1 if ray.cluster_resources().get("GPU", 0) >= 1 else 0
-    return LearnerActor.options(num_gpus=num_gpus, num_cpus=1, resources=resources or {},
+    return LearnerActor.options(num_gpus=num_gpus, num_cpus=num_cpus, resources=resources or {},
                                 max_restarts=max_restarts, max_task_retries=0).remote(
         config, obs_shape, checkpoint_path, seed)
