@@ -108,6 +108,7 @@ class RunConfig(_Section):
     name: str = "local"
     out_dir: str = "runs"
     total_env_steps: int = Field(20_000, ge=1)
+    time_budget_s: float | None = Field(None, gt=0, description="also stop after this much wall time, seconds")
     seed: int = Field(0, ge=0, lt=2**31, description="training seeds stay below 2**31 (evaluation uses 2**40+)")
     eval_every_env_steps: int = Field(5_000, ge=1)
     eval_landscapes: str = "sample:64:holdout"

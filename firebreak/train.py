@@ -369,6 +369,9 @@ def train(cfg: Config, *, address: str | None = None, resume: str | None = None,
     train_started = time.monotonic()
     try:
         while counters["env_steps"] < total and not stop:
+            if cfg.run.time_budget_s is not None and time.monotonic() - started >= cfg.run.time_budget_s:
+                stop.reason = "time budget"
+                break
             fragment = sampler.next_fragment()
             learner.add_fragment(fragment)
             counters["env_steps"] += fragment.num_steps
@@ -425,7 +428,7 @@ def train(cfg: Config, *, address: str | None = None, resume: str | None = None,
         _, result = learner.finished_train(wait=True)
         if result is not None:
             counters["updates"] = int(result["updates"])
-        if not stop:
+        if stop.reason in (None, "time budget"):
             latest_eval = run_eval(learner.get_weights())
     finally:
         bar.close()
