@@ -79,6 +79,7 @@ class LearnerConfig(_Section):
     beta_start: float = Field(0.4, ge=0, le=1)
     beta_anneal_updates: int = Field(50_000, ge=1)
     autocast: Literal["bf16", "fp16", "off"] = "bf16"
+    reward_scale: float = Field(100.0, gt=0, description="rewards x this in the replay: Q in % of burnable cells")
     replay_ratio: float = Field(0.25, gt=0, description="gradient updates per env step")
     weights_every: int = Field(50, ge=1, description="updates between weight broadcasts")
     num_gpus: float | Literal["auto"] = Field("auto", description="'auto': 1 when the cluster has a GPU")

@@ -42,8 +42,9 @@ class Learner:
 
     def add_fragment(self, obs: np.ndarray, actions: np.ndarray, rewards: np.ndarray, terminated: np.ndarray,
                      truncated: np.ndarray, next_obs: np.ndarray, next_masks: np.ndarray) -> None:
-        """Store a fragment of E envs x T steps: obs/next_obs (E, T, C, H, W), actions, rewards,
-        terminated, truncated (E, T), next_masks (E, T, H*W)."""
+        """Store a fragment of E envs x T steps: obs/next_obs (E, T, C, H, W), actions, rewards
+        (scaled by `reward_scale` here), terminated, truncated (E, T), next_masks (E, T, H*W)."""
+        rewards = rewards * self.config.reward_scale
         for e in range(rewards.shape[0]):
             self.replay.add_fragment(obs[e], actions[e], rewards[e], terminated[e], truncated[e], next_obs[e],
                                      next_masks[e])

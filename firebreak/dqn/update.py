@@ -59,6 +59,9 @@ class DQNConfig:
     priority_eps: float = 1e-6
     # CUDA autocast dtype for forward passes: "bf16", "fp16" or "off" (ignored on CPU)
     autocast: str = "bf16"
+    # rewards are multiplied by this when stored: the env's rewards are shares of burnable cells
+    # (~1e-4 a step), far below a fresh network's output noise; 100 makes Q "percent saved"
+    reward_scale: float = 1.0
 
     def __post_init__(self) -> None:
         if self.autocast not in AUTOCAST_DTYPES:

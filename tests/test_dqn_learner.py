@@ -1,0 +1,41 @@
+"""The plain Learner: replay fed by fragments, reward scaling, readiness, state round trip."""
+
+import io
+
+import numpy as np
+import torch
+
+from firebreak.dqn import DQNConfig
+from firebreak.dqn.learner import Learner
+
+
+def _fragment(rng, envs=2, steps=8, shape=(3, 4, 4)):
+    obs = rng.normal(size=(envs, steps + 1) + shape).astype(np.float32)
+    terminated = np.zeros((envs, steps), bool)
+    return (obs[:, :-1], rng.integers(16, size=(envs, steps)), rng.uniform(0, 1e-3, (envs, steps)).astype(np.float32),
+            terminated, terminated.copy(), obs[:, 1:], np.ones((envs, steps, 16), bool))
+
+
+def test_learner_scales_rewards_trains_when_ready_and_round_trips():
+    config = DQNConfig(network="basic", network_kwargs={"hidden": 8, "num_layers": 1}, n_step=1, batch_size=4,
+                       buffer_size=256, learning_starts=24, reward_scale=100.0, autocast="off")
+    learner = Learner(config, (3, 4, 4), device="cpu", seed=0)
+    rng = np.random.default_rng(0)
+    fragment = _fragment(rng)
+    learner.add_fragment(*fragment)
+    stored = learner.replay.returns[learner.replay.is_transition]
+    np.testing.assert_allclose(np.sort(stored), np.sort(fragment[2].ravel() * 100), rtol=1e-6)
+    assert learner.env_steps == 16 and not learner.can_train  # 16 < learning_starts
+    learner.add_fragment(*_fragment(rng))
+    assert learner.can_train
+    metrics = learner.train(3)
+    assert metrics["updates"] == 3 and np.isfinite(metrics["loss"]) and metrics["replay_size"] == 32
+
+    buffer = io.BytesIO()
+    torch.save(learner.state_dict(), buffer)
+    buffer.seek(0)
+    twin = Learner(config, (3, 4, 4), device="cpu", seed=1)
+    twin.load_state_dict(torch.load(buffer, weights_only=True))
+    assert twin.dqn.num_updates == 3 and twin.env_steps == 32
+    for name, tensor in learner.get_weights().items():
+        assert torch.equal(tensor, twin.get_weights()[name]), name
