@@ -105,9 +105,10 @@ def test_a_worker_node_dies_mid_training_and_its_runners_move(private_ray_env, t
         monkeypatch.setattr(firebreak.rollout, "Supervisor", TracingSupervisor)
 
         killed_at = []
+        run_over = threading.Event()
 
         def kill_node_b():
-            if both_nodes_seen.wait(timeout=150):
+            if both_nodes_seen.wait(timeout=150) and not run_over.is_set():
                 killed_at.append(time.monotonic())
                 cluster.remove_node(node_b, allow_graceful=False)  # SIGKILL: raylet, plasma, workers
 
@@ -117,9 +118,12 @@ def test_a_worker_node_dies_mid_training_and_its_runners_move(private_ray_env, t
                                   "run.eval_every_env_steps=1600", "run.checkpoint_every_env_steps=1600",
                                   "rollout.runner_resources={env_runner: 1}", "rollout.num_cpus_per_runner=0.5",
                                   "learner.resources={learner: 1}"])
-        summary = train(cfg, progress=False)
-        both_nodes_seen.set()  # release the killer thread if the run ended before it fired
-        killer.join(timeout=60)
+        try:
+            summary = train(cfg, progress=False)
+        finally:
+            run_over.set()
+            both_nodes_seen.set()  # release the killer thread if the run ended before it fired
+            killer.join(timeout=60)
 
         assert learner_node["node"] == id_a, "the learner must run on the node offering learner: 1"
         assert killed_at, f"node B was never killed: fragments per node {Counter(f[3] for f in fragments)}"
@@ -133,6 +137,8 @@ def test_a_worker_node_dies_mid_training_and_its_runners_move(private_ray_env, t
             (f"runner(s) {runner_on_b} of the dead node must be re-created on node A and deliver again; "
              f"faults {summary['faults']}, fragments (s after the kill, runner, node): "
              f"{[(round(f[0] - killed_at[0], 1), f[1], (f[3] or '?')[:6]) for f in fragments]}")
+        print(f"node B killed; runner(s) {sorted(runner_on_b)} delivered again from node A "
+              f"{moved[0][0] - killed_at[0]:.1f} s later; faults {summary['faults']}")
         faults = summary["faults"]
         assert faults["crashes"] + faults["hangs"] + faults["replacements"] > 0, faults
         assert faults["lost_steps"] > 0 and faults["lost_steps"] == 16 * faults["lost_fragments"], faults
