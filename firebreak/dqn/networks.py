@@ -15,6 +15,14 @@ import torch.nn.functional as F
 from torch import nn
 
 
+def _conv_layers(in_channels: int, hidden: int, num_layers: int) -> list[nn.Module]:
+    """`num_layers` x (3x3 conv to `hidden` channels + ReLU), resolution kept."""
+    layers: list[nn.Module] = []
+    for i in range(num_layers):
+        layers += [nn.Conv2d(in_channels if i == 0 else hidden, hidden, 3, padding=1), nn.ReLU()]
+    return layers
+
+
 class BasicQNetwork(nn.Module):
     """`num_layers` 3x3 conv + ReLU layers, then a 1x1 conv to one Q-value per cell.
 
@@ -24,13 +32,8 @@ class BasicQNetwork(nn.Module):
 
     def __init__(self, in_channels: int, hidden: int = 32, num_layers: int = 3):
         super().__init__()
-        layers: list[nn.Module] = []
-        channels = in_channels
-        for _ in range(num_layers):
-            layers += [nn.Conv2d(channels, hidden, 3, padding=1), nn.ReLU()]
-            channels = hidden
-        layers.append(nn.Conv2d(channels, 1, 1))
-        self.net = nn.Sequential(*layers)
+        head = nn.Conv2d(hidden if num_layers else in_channels, 1, 1)
+        self.net = nn.Sequential(*_conv_layers(in_channels, hidden, num_layers), head)
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         return self.net(obs).flatten(1)
@@ -103,12 +106,7 @@ class DuelingQNetwork(nn.Module):
 
     def __init__(self, in_channels: int, hidden: int = 32, num_layers: int = 3):
         super().__init__()
-        layers: list[nn.Module] = []
-        channels = in_channels
-        for _ in range(num_layers):
-            layers += [nn.Conv2d(channels, hidden, 3, padding=1), nn.ReLU()]
-            channels = hidden
-        self.trunk = nn.Sequential(*layers)
+        self.trunk = nn.Sequential(*_conv_layers(in_channels, hidden, num_layers))
         self.advantage = nn.Conv2d(hidden, 1, 1)
         self.value = nn.Sequential(nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, 1))
 
