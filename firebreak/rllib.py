@@ -18,6 +18,9 @@ Contract
   and the double-Q bootstrap therefore never pick a masked cell. The env keeps
   ``invalid_action="raise"`` by default, so a masking bug shows up as a loud, counted env error
   rather than as silent penalties; ``env.invalid_action: penalty`` is there for unmasked modules.
+* Network: RLlib's DQN head is dense (encoder output -> ``head_hiddens`` -> one Q-value per cell),
+  so the default CNN encoder strides down to 8 x 8 x 32 on a 64 x 64 tile to keep that head at
+  ~2 M weights (dueling value and advantage heads); firebreak's own Q-network is fully convolutional instead.
 * `build_rllib_dqn(config)` returns the ``DQNConfig``; `train_rllib(config, run_dir)` trains it,
   writes TensorBoard scalars to ``run_dir/tb`` under the tags firebreak's own trainer uses
   (`TB_TAGS`), saves RLlib checkpoints under ``run_dir/checkpoints/`` and returns a summary dict;
@@ -92,7 +95,7 @@ DEFAULT_CONFIG: dict[str, dict[str, Any]] = {
         "epsilon_timesteps": 10000,  # env steps of linear decay
         "double_q": True,
         "dueling": True,
-        "conv_filters": [[16, 3, 1], [16, 3, 1]],  # [out_channels, kernel, stride] per layer
+        "conv_filters": [[16, 4, 2], [32, 4, 2], [32, 3, 2]],  # [out_channels, kernel, stride]; "same" padding
         "head_hiddens": [256],
         "sample_timeout_s": 60.0,  # a runner slower than this loses its samples of the iteration
         "restart_failed_env_runners": True,
