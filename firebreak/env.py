@@ -207,7 +207,7 @@ class FuelBreakEnv(gym.Env):
         calm = surface_fire(ls, Weather(0.0, 0.0, moisture, float(np.mean([s.foliar_moisture for s in scenarios]))))
         layer["spread_rate"][:] = np.log1p(calm.rate) / np.log1p(100.0)
         layer["fireline_intensity"][:] = np.log1p(calm.intensity) / np.log1p(1e5)
-        directional = np.mean([directional_intensity(surface_fire(ls, s.weather)) for s in scenarios], axis=0)
+        directional = np.mean([directional_intensity(b) for b in self.simulator.behaviours], axis=0)
         for k, name in enumerate(("intensity_north", "intensity_east", "intensity_south", "intensity_west")):
             layer[name][:] = np.log1p(directional[k]) / np.log1p(1e5)
         np.clip(obs, -5.0, 5.0, out=obs)

@@ -21,7 +21,7 @@ import numpy as np
 
 from .centrality import domirank, downstream_counts, spread_adjacency
 from .env import FuelBreakEnv
-from .fire import rate_toward, surface_fire
+from .fire import rate_toward
 
 Policy = Callable[[FuelBreakEnv], int]
 
@@ -86,8 +86,7 @@ class DomiRankPolicy:
         if self._episode_scores is None or self._episode_scores[0] is not env.simulator:
             landscape = env.landscape
             rates = np.zeros((8,) + landscape.shape)
-            for scenario in env.simulator.scenarios:
-                behaviour = surface_fire(landscape, scenario.weather)
+            for behaviour in env.simulator.behaviours:
                 rates += np.stack([rate_toward(behaviour, az) for az in _NEIGHBOUR_AZIMUTHS])
             adjacency = spread_adjacency(rates / len(env.simulator.scenarios), landscape.burnable, landscape.cell_size)
             scores = domirank(adjacency, self.sigma_fraction).reshape(landscape.shape)

@@ -108,7 +108,9 @@ class IncrementalSimulator:
         self.landscape = landscape
         self.scenarios = list(scenarios)
         self.breaks = _check_breaks(landscape, breaks).copy()
-        self._prepared = [_prepare(landscape, s) for s in self.scenarios]
+        #: Each scenario's `FireBehaviour` on the untreated landscape (callers reuse it).
+        self.behaviours = [surface_fire(landscape, s.weather) for s in self.scenarios]
+        self._prepared = [_prepare(landscape, s, b) for s, b in zip(self.scenarios, self.behaviours)]
         rows, cols = landscape.shape
         n = len(self.scenarios)
         self.arrival = np.empty((n, rows, cols))
