@@ -382,7 +382,8 @@ def rllib_policy(algorithm: Algorithm | RLModule) -> Callable[[FuelBreakEnv], in
     module.eval()
 
     def policy(env: FuelBreakEnv) -> int:
-        observation = np.moveaxis(env._obs, 0, -1)  # the env's current (C, H, W) observation
+        # FuelBreakEnv has no public accessor for its current observation; evaluate() hands us the env.
+        observation = np.moveaxis(env._obs, 0, -1)
         batch = {Columns.OBS: {"observations": torch.from_numpy(np.ascontiguousarray(observation))[None],
                                "action_mask": torch.from_numpy(env.action_masks().astype(np.float32))[None]}}
         with torch.no_grad():
