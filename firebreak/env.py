@@ -224,6 +224,10 @@ class FuelBreakEnv(gym.Env):
         self._obs[index("breaks")] = self.simulator.breaks
         self._obs[index("treatable")] = self._burnable & ~self.simulator.breaks
 
+    def observation(self) -> np.ndarray:
+        """A copy of the current observation (what the last reset/step returned)."""
+        return self._obs.copy()
+
     def action_masks(self) -> np.ndarray:
         """Bool (H * W,): True where a break may still be placed."""
         return (self._burnable & ~self.simulator.breaks).ravel()

@@ -1,0 +1,256 @@
+"""Rollout throughput: one process vs gymnasium's vector envs vs Ray, healthy and with faults.
+
+    python benchmarks/bench_rollout.py [--env module:function] [--workers 2] [--seconds 8]
+
+Rows (env steps/s; ratio = rate / (single-process rate x workers)):
+single process, SyncVectorEnv, AsyncVectorEnv, RayVectorEnv, Ray fragments via Supervisor; then
+the same with faults (``--p-hang`` and ``--p-crash`` per step, default 1 % each): the Ray rows
+keep going and count what they lost, AsyncVectorEnv stalls on the first hang (a watchdog thread
+waits ``--stall-s`` seconds without progress, reports "stalled" and SIGKILLs its children by pid)
+or dies on the first crash. The default env burns a few ms of CPU per step and returns
+(4, 64, 64) float32 observations, like a small FuelBreakEnv; ``--env`` takes any importable
+zero-argument factory, e.g. ``firebreak.env:make_env``.
+
+Ray runs as a private local instance (``address="local"``, its own temp folder), never attached
+to another cluster on this machine, and is shut down at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import importlib
+import logging
+import os
+import shutil
+import signal
+import sys
+import tempfile
+import threading
+import time
+from typing import Callable
+
+import gymnasium as gym
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+import ray  # noqa: E402
+from gymnasium.vector import AsyncVectorEnv, SyncVectorEnv  # noqa: E402
+
+from firebreak.rollout import FaultyEnvFactory, RandomPolicy, RayVectorEnv, RunnerSpec, Supervisor  # noqa: E402
+
+
+class BurnEnv(gym.Env):
+    """A CPU-burning stand-in for FuelBreakEnv: a diffusion "fire" over a 64x64 grid.
+
+    ``iterations`` smoothing sweeps per step (about 3 ms at the default on one core);
+    obs (4, 64, 64) float32; ``Discrete(64 * 64)`` actions, masked once used; 20 steps per episode.
+    """
+
+    metadata: dict = {}
+
+    def __init__(self, size: int = 64, iterations: int = 60, episode_length: int = 20):
+        self.size, self.iterations, self.episode_length = size, iterations, episode_length
+        self.observation_space = gym.spaces.Box(0.0, np.inf, (4, size, size), np.float32)
+        self.action_space = gym.spaces.Discrete(size * size)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self._heat = self.np_random.random((self.size, self.size))
+        self._breaks = np.zeros((self.size, self.size), bool)
+        self._t = 0
+        return self._obs(), {}
+
+    def _obs(self) -> np.ndarray:
+        return np.stack([self._heat, self._breaks, np.full_like(self._heat, self._t), self._heat > 0.5]).astype(np.float32)
+
+    def step(self, action):
+        self._breaks.flat[int(action)] = True
+        heat = self._heat
+        for _ in range(self.iterations):
+            heat = 0.25 * (np.roll(heat, 1, 0) + np.roll(heat, -1, 0) + np.roll(heat, 1, 1) + np.roll(heat, -1, 1))
+            heat[self._breaks] = 0.0
+        burned_before = float((self._heat > 0.5).mean())
+        self._heat = heat / max(heat.max(), 1e-9)
+        self._t += 1
+        reward = burned_before - float((self._heat > 0.5).mean())
+        return self._obs(), reward, False, self._t >= self.episode_length, {"burned": float((self._heat > 0.5).mean())}
+
+    def action_masks(self) -> np.ndarray:
+        return ~self._breaks.ravel()
+
+
+def burn_env() -> BurnEnv:
+    return BurnEnv()
+
+
+def load_factory(path: str) -> Callable[[], gym.Env]:
+    """``"module:function"`` -> the function."""
+    module, _, name = path.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+# -- rows ---------------------------------------------------------------------------------------
+
+
+def run_single(factory, seconds: float) -> dict:
+    env = factory()
+    n = env.action_space.n
+    policy, rng = RandomPolicy(n), np.random.default_rng(0)
+    obs, _ = env.reset(seed=0)
+    has_masks = env.has_wrapper_attr("action_masks")
+    steps, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        masks = env.get_wrapper_attr("action_masks")()[None] if has_masks else None
+        obs, _, term, trunc, _ = env.step(policy(obs[None], masks, rng)[0])
+        if term or trunc:
+            obs, _ = env.reset()
+        steps += 1
+    env.close()
+    return {"steps": steps, "seconds": time.perf_counter() - start}
+
+
+def _drive_vector(envs, seconds: float, progress: list | None = None) -> dict:
+    """Random actions through any VectorEnv for ``seconds``; ``lost`` counts RayVectorEnv losses."""
+    rng = np.random.default_rng(0)
+    envs.reset(seed=0)
+    steps, lost, start = 0, 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        _, _, _, _, infos = envs.step(rng.integers(envs.single_action_space.n, size=envs.num_envs))
+        n_lost = int(np.sum(infos["lost"])) if "lost" in infos else 0
+        steps += envs.num_envs - n_lost
+        lost += n_lost
+        if progress is not None:
+            progress[0] = time.monotonic()
+    return {"steps": steps, "seconds": time.perf_counter() - start, "lost": lost}
+
+
+def run_async_with_watchdog(fns, seconds: float, stall_s: float) -> dict:
+    """AsyncVectorEnv in a thread; if no step completes for ``stall_s`` seconds, report "stalled"
+    and SIGKILL its child processes by pid (which also unblocks the thread)."""
+    envs = AsyncVectorEnv(fns, context="fork")
+    result: dict = {}
+    progress = [time.monotonic()]
+
+    def loop():
+        try:
+            result.update(_drive_vector(envs, seconds, progress))
+        except Exception as err:  # reported in the table: this is the failure being demonstrated
+            result["error"] = f"{type(err).__name__}"
+
+    start = time.perf_counter()
+    thread = threading.Thread(target=loop, daemon=True)
+    thread.start()
+    while thread.is_alive():
+        thread.join(0.2)
+        if time.monotonic() - progress[0] > stall_s:
+            result["stalled_after_s"] = time.perf_counter() - start
+            break
+    result.setdefault("seconds", time.perf_counter() - start)
+    if "error" in result or "stalled_after_s" in result:
+        # AsyncVectorEnv cannot be closed cleanly now: kill the children it started, by pid
+        # (this also unblocks a thread stuck on a pipe), then reap them.
+        for proc in envs.processes:
+            if proc.is_alive():
+                os.kill(proc.pid, signal.SIGKILL)
+            proc.join(5)
+        thread.join(10)
+        for pipe in envs.parent_pipes:
+            pipe.close()
+        envs.closed = True  # its close() would wait on the dead children's pipes
+    else:
+        envs.close()
+    return result
+
+
+def run_ray_vector(fns, seconds: float, step_timeout_s: float) -> dict:
+    envs = RayVectorEnv(fns, step_timeout_s=step_timeout_s, restart_timeout_s=30, num_cpus=1)
+    try:
+        return {**_drive_vector(envs, seconds), "stats": envs.metrics.as_dict()}
+    finally:
+        envs.close()
+
+
+def run_supervisor(factory, n_actions: int, workers: int, seconds: float, fragment_length: int, first_timeout_s: float, stall_timeout_s: float) -> dict:
+    spec = RunnerSpec(factory, RandomPolicy(n_actions), envs_per_runner=1, fragment_length=fragment_length, num_cpus=1)
+    with Supervisor(spec, workers, min_timeout_s=2.0, first_timeout_s=first_timeout_s, stall_timeout_s=stall_timeout_s, max_consecutive_failures=20) as sup:
+        sup.next_fragment(timeout=120)  # start-up (actor creation) is not throughput
+        before = sup.stats()["env_steps"]
+        start = time.perf_counter()
+        while time.perf_counter() - start < seconds:
+            sup.next_fragment(timeout=120)
+        stats = sup.stats()
+    return {"steps": stats["env_steps"] - before, "seconds": time.perf_counter() - start, "lost": stats["lost_steps"], "stats": stats}
+
+
+# -- table --------------------------------------------------------------------------------------
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--env", default=None, help="importable env factory 'module:function' (default: a CPU-burning toy env)")
+    parser.add_argument("--workers", type=int, default=2, help="sub-envs / runners, one core each")
+    parser.add_argument("--seconds", type=float, default=8.0, help="measuring time per row, seconds")
+    parser.add_argument("--fragment-length", type=int, default=16)
+    parser.add_argument("--p-hang", type=float, default=0.01)
+    parser.add_argument("--p-crash", type=float, default=0.01)
+    parser.add_argument("--stall-s", type=float, default=10.0, help="AsyncVectorEnv watchdog: seconds without progress = stalled")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s")
+
+    factory = load_factory(args.env) if args.env else burn_env
+    faulty = FaultyEnvFactory(factory, {"p_hang": args.p_hang, "p_exit": args.p_crash, "seed": 1})
+    only_hangs = FaultyEnvFactory(factory, {"p_hang": args.p_hang, "seed": 1})
+    only_crashes = FaultyEnvFactory(factory, {"p_exit": args.p_crash, "seed": 1})
+    n_actions = factory().action_space.n
+    w = args.workers
+    rows: list[tuple[str, dict]] = []
+
+    single = run_single(factory, args.seconds)
+    base = single["steps"] / single["seconds"]
+    print(f"single process: {base:.0f} steps/s ({1e3 / base:.1f} ms/step)", flush=True)
+    rows.append(("single process", single))
+    rows.append((f"SyncVectorEnv x{w}", _drive_vector(SyncVectorEnv([factory] * w), args.seconds)))
+    rows.append((f"AsyncVectorEnv x{w}", run_async_with_watchdog([factory] * w, args.seconds, args.stall_s)))
+    async_hangs = run_async_with_watchdog([only_hangs] * w, args.seconds, args.stall_s)
+    async_crashes = run_async_with_watchdog([only_crashes] * w, args.seconds, args.stall_s)
+    # Deadlines from the measured step time (the derived p95 deadline needs 5 good fragments first).
+    fragment_s = args.fragment_length / base
+    first_timeout_s = max(2.0, 5 * fragment_s)
+    stall_timeout_s = max(1.0, 50 / base)  # no step for 50 step-times: stuck
+
+    temp_dir = tempfile.mkdtemp(prefix="rfb_", dir="/tmp")
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [ROOT, os.environ.get("PYTHONPATH")]))
+    ray.init(address="local", num_cpus=w, include_dashboard=False, _temp_dir=temp_dir, log_to_driver=False)
+    try:
+        rows.append((f"RayVectorEnv x{w}", run_ray_vector([factory] * w, args.seconds, step_timeout_s=10.0)))
+        rows.append((f"Ray Supervisor {w} runners", run_supervisor(factory, n_actions, w, args.seconds, args.fragment_length, first_timeout_s, stall_timeout_s)))
+        rows.append((f"AsyncVectorEnv x{w} + hangs only", async_hangs))
+        rows.append((f"AsyncVectorEnv x{w} + crashes only", async_crashes))
+        rows.append((f"RayVectorEnv x{w} + faults", run_ray_vector([faulty] * w, args.seconds, step_timeout_s=max(2.0, 20 / base))))
+        rows.append((f"Ray Supervisor {w} runners + faults", run_supervisor(faulty, n_actions, w, args.seconds, args.fragment_length, first_timeout_s, stall_timeout_s)))
+    finally:
+        ray.shutdown()
+        shutil.rmtree(temp_dir, ignore_errors=True)
+
+    print(f"\nfaults: {args.p_hang:.0%} hang + {args.p_crash:.0%} crash (os._exit) per step; ratio = rate / (single rate x {w}); AsyncVectorEnv fault rows use one fault kind each")
+    print(f"{'setup':34} {'steps/s':>9} {'ratio':>6}  notes")
+    for name, r in rows:
+        if "error" in r or "stalled_after_s" in r:
+            what = f"stalled (no step for {args.stall_s:.0f} s), children killed" if "stalled_after_s" in r else f"died: {r['error']}"
+            print(f"{name:34} {'-':>9} {'-':>6}  {what} after {r['seconds']:.1f} s")
+            continue
+        rate = r["steps"] / r["seconds"]
+        ratio = 1.0 if name == "single process" else rate / (base * w)
+        notes = ""
+        if "stats" in r:
+            s = r["stats"]
+            notes = f"hangs {s['hangs']}, crashes {s['crashes']}, restarts {s['restarts']}, lost steps {s['lost_steps']}"
+        print(f"{name:34} {rate:9.0f} {ratio:6.2f}  {notes}")
+
+
+if __name__ == "__main__":
+    main()

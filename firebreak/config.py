@@ -1,0 +1,212 @@
+"""The training configuration: one typed, validated schema, read from ``ray_configs/*.yaml``.
+
+`load_config(path, overrides)` returns a `Config`; an unknown key, a wrong type or an
+impossible value raises one `ConfigError` naming the key, the value and what is allowed.
+Overrides are ``section.key=value`` strings (``--set learner.lr=3e-4``), values parsed as YAML.
+`Config.model_dump()` is the resolved config saved with every run and checkpoint.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+
+class ConfigError(ValueError):
+    """A bad configuration: the message names the file, the key, the value and what is allowed."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class EnvConfig(_Section):
+    """`firebreak.env.FuelBreakEnv` arguments."""
+
+    landscapes: list[str] = ["sample:64:train", "synthetic:64"]
+    budget: float = Field(0.05, gt=0, lt=1, description="share of cells treated per episode")
+    n_scenarios: int = Field(16, ge=1, description="fires per episode")
+    invalid_action: Literal["raise", "penalty"] = "raise"
+
+
+class RolloutConfig(_Section):
+    """Env runners and their supervisor (`firebreak.rollout`). ``runners: 0`` steps the envs in
+    the driver process, without actors: the debugging mode."""
+
+    runners: int = Field(2, ge=0)
+    envs_per_runner: int = Field(1, ge=1)
+    fragment_length: int = Field(32, ge=1, description="steps per env per sample call")
+    sample_timeout_s: float | None = Field(None, gt=0, description="None: derived from fragment times")
+    min_timeout_s: float = Field(30.0, gt=0)
+    first_timeout_s: float = Field(180.0, gt=0, description="deadline until fragment times are known (JIT)")
+    max_restarts: int = Field(-1, ge=-1, description="Ray restarts per actor before a fresh one; -1 unlimited")
+    max_consecutive_failures: int = Field(5, ge=1)
+    num_cpus_per_runner: float = Field(1.0, gt=0)
+    runner_resources: dict[str, float] = {}
+    memory_limit_mb: float | None = Field(None, gt=0, description="recycle a runner above this RSS")
+
+
+class ExplorationConfig(_Section):
+    """Epsilon: a base value that decays linearly, spread over runners Ape-X style
+    (runner i: base ** (1 + apex_alpha * i / (N - 1)))."""
+
+    epsilon_start: float = Field(1.0, ge=0, le=1)
+    epsilon_end: float = Field(0.05, ge=0, le=1)
+    decay_env_steps: int = Field(20_000, ge=1)
+    apex_alpha: float = Field(3.0, ge=0)
+
+
+class LearnerConfig(_Section):
+    """The DQN learner (`firebreak.dqn.DQNConfig` fields plus scheduling and placement)."""
+
+    network: Literal["basic", "residual", "dueling"] = "residual"
+    network_kwargs: dict[str, Any] = {}
+    gamma: float = Field(0.99, gt=0, le=1)
+    n_step: int = Field(3, ge=1)
+    double: bool = True
+    lr: float = Field(1e-4, gt=0)
+    batch_size: int = Field(64, ge=1)
+    huber_delta: float = Field(1.0, gt=0)
+    max_grad_norm: float = Field(10.0, gt=0)
+    target_update_every: int = Field(500, ge=1, description="updates between target syncs")
+    tau: float = Field(1.0, gt=0, le=1, description="1 = hard copy, < 1 = Polyak")
+    buffer_size: int = Field(50_000, ge=1, description="replay capacity in transitions")
+    learning_starts: int = Field(1_000, ge=0, description="env steps before the first update")
+    alpha: float = Field(0.6, ge=0)
+    beta_start: float = Field(0.4, ge=0, le=1)
+    beta_anneal_updates: int = Field(50_000, ge=1)
+    autocast: Literal["bf16", "fp16", "off"] = "bf16"
+    replay_ratio: float = Field(0.25, gt=0, description="gradient updates per env step")
+    weights_every: int = Field(50, ge=1, description="updates between weight broadcasts")
+    num_gpus: float | Literal["auto"] = Field("auto", description="'auto': 1 when the cluster has a GPU")
+    resources: dict[str, float] = Field({}, description="custom resources, e.g. {learner: 1} on a cluster")
+    max_restarts: int = Field(3, ge=-1)
+
+
+class FaultsConfig(_Section):
+    """Fault injection into every env (`firebreak.rollout.FaultInjector`), per-step probabilities."""
+
+    enabled: bool = False
+    seed: int = 0
+    p_exit: float = Field(0.0, ge=0, le=1)
+    p_sigkill: float = Field(0.0, ge=0, le=1)
+    p_sigsegv: float = Field(0.0, ge=0, le=1)
+    p_hang: float = Field(0.0, ge=0, le=1)
+    p_busy_hang: float = Field(0.0, ge=0, le=1)
+    p_raise: float = Field(0.0, ge=0, le=1)
+    p_slow: float = Field(0.0, ge=0, le=1)
+    slow_s: float = Field(1.0, ge=0)
+
+
+class RunConfig(_Section):
+    """Length, evaluation, checkpoints and where the run is written (``<out_dir>/<name>/``)."""
+
+    name: str = "local"
+    out_dir: str = "runs"
+    total_env_steps: int = Field(20_000, ge=1)
+    seed: int = Field(0, ge=0, lt=2**31, description="training seeds stay below 2**31 (evaluation uses 2**40+)")
+    eval_every_env_steps: int = Field(5_000, ge=1)
+    eval_landscapes: str = "sample:64:holdout"
+    eval_tiles: int = Field(4, ge=1, description="held-out tiles used by the periodic evaluation")
+    eval_scenarios: int = Field(16, ge=1)
+    checkpoint_every_env_steps: int = Field(5_000, ge=1)
+    keep_step_checkpoints: bool = True
+    num_cpus: int | None = Field(None, ge=1, description="CPUs of a local Ray instance (None: all)")
+
+
+class Config(_Section):
+    env: EnvConfig = EnvConfig()
+    rollout: RolloutConfig = RolloutConfig()
+    exploration: ExplorationConfig = ExplorationConfig()
+    learner: LearnerConfig = LearnerConfig()
+    faults: FaultsConfig = FaultsConfig()
+    run: RunConfig = RunConfig()
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "Config":
+        if self.exploration.epsilon_end > self.exploration.epsilon_start:
+            raise ValueError("exploration.epsilon_end must not exceed exploration.epsilon_start")
+        if self.learner.buffer_size < self.rollout.envs_per_runner * self.rollout.fragment_length * 2:
+            raise ValueError("learner.buffer_size must hold at least two fragments "
+                             "(2 x rollout.envs_per_runner x rollout.fragment_length)")
+        return self
+
+
+def _explain(error: ValidationError, source: str) -> str:
+    lines = [f"{source}: invalid configuration"]
+    for item in error.errors():
+        key = ".".join(str(p) for p in item["loc"]) or "(top level)"
+        value = item.get("input")
+        if item["type"] == "extra_forbidden":
+            section = item["loc"][:-1]
+            model: type[BaseModel] = Config
+            for part in section:
+                model = model.model_fields[str(part)].annotation
+            allowed = ", ".join(model.model_fields)
+            lines.append(f"  {key}: unknown key (value {value!r}); allowed keys here: {allowed}")
+        else:
+            lines.append(f"  {key}: {item['msg']} (got {value!r})")
+    return "\n".join(lines)
+
+
+def _set(tree: dict, dotted: str, value: Any, source: str) -> None:
+    *parents, leaf = dotted.split(".")
+    node = tree
+    for part in parents:
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise ConfigError(f"{source}: --set {dotted}: '{part}' is not a section")
+    node[leaf] = value
+
+
+def parse_overrides(overrides: list[str]) -> dict:
+    """``["learner.lr=3e-4", "run.name=x"]`` -> nested dict; values are parsed as YAML."""
+    tree: dict = {}
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--set {item!r}: expected section.key=value, e.g. --set learner.lr=3e-4")
+        _set(tree, key.strip(), yaml.safe_load(raw), "--set")
+    return tree
+
+
+def _merge(base: dict, extra: dict) -> dict:
+    out = dict(base)
+    for key, value in extra.items():
+        out[key] = _merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def config_from_dict(data: dict, source: str = "<config>") -> Config:
+    """Validate a nested dict; errors become one `ConfigError` naming keys, values and what is allowed."""
+    try:
+        return Config.model_validate(data)
+    except ValidationError as err:
+        raise ConfigError(_explain(err, source)) from None
+
+
+def apply_overrides(data: dict, overrides: list[str], source: str) -> Config:
+    """Validate a config dict (e.g. a checkpoint's) after applying ``section.key=value`` overrides."""
+    return config_from_dict(_merge(data, parse_overrides(overrides)), source)
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> Config:
+    """Read a YAML config (None: all defaults) and apply ``section.key=value`` overrides."""
+    data: dict = {}
+    source = "<defaults>"
+    if path is not None:
+        path = Path(path)
+        source = str(path)
+        if not path.is_file():
+            raise ConfigError(f"{path}: no such config file (see ray_configs/ for examples)")
+        try:
+            data = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as err:
+            raise ConfigError(f"{path}: not valid YAML ({err})") from None
+        if not isinstance(data, dict):
+            raise ConfigError(f"{path}: the top level must be a mapping of sections "
+                              f"({', '.join(Config.model_fields)})")
+    return config_from_dict(_merge(data, parse_overrides(overrides or [])), source)

@@ -1,0 +1,84 @@
+"""`Learner`: prioritized replay fed by fragments plus Double-DQN updates. Plain PyTorch.
+
+The Ray learner actor (`firebreak.rollout.learner`) wraps exactly this class, so the same code
+trains in a test, on a GPU machine without Ray, and inside a cluster.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from .exploration import linear_schedule
+from .networks import build_q_network
+from .replay import PrioritizedReplayBuffer
+from .update import DQNConfig, DQNUpdate
+
+
+class Learner:
+    """Owns the replay buffer and the `DQNUpdate` (online + target networks, optimizer).
+
+    obs_shape: (C, H, W) of the env's observations; device: default CUDA when available.
+    """
+
+    def __init__(self, config: DQNConfig, obs_shape: tuple[int, int, int], *, device: str | None = None,
+                 seed: int = 0):
+        torch.manual_seed(seed)
+        self.config = config
+        self.obs_shape = tuple(obs_shape)
+        network = build_q_network(config.network, obs_shape[0], **config.network_kwargs)
+        self.dqn = DQNUpdate(network, config, device)
+        self.replay = PrioritizedReplayBuffer(config.buffer_size, self.obs_shape, config.gamma, config.n_step,
+                                              config.alpha, config.priority_eps, seed=seed)
+        self.env_steps = 0
+
+    @property
+    def device(self) -> str:
+        """Where the networks live, e.g. 'cpu' or 'cuda:0 (NVIDIA H100 80GB HBM3)'."""
+        device = self.dqn.device
+        if device.type == "cuda":
+            return f"{device} ({torch.cuda.get_device_name(device)})"
+        return str(device)
+
+    def add_fragment(self, obs: np.ndarray, actions: np.ndarray, rewards: np.ndarray, terminated: np.ndarray,
+                     truncated: np.ndarray, next_obs: np.ndarray, next_masks: np.ndarray) -> None:
+        """Store a fragment of E envs x T steps: obs/next_obs (E, T, C, H, W), actions, rewards,
+        terminated, truncated (E, T), next_masks (E, T, H*W)."""
+        for e in range(rewards.shape[0]):
+            self.replay.add_fragment(obs[e], actions[e], rewards[e], terminated[e], truncated[e], next_obs[e],
+                                     next_masks[e])
+        self.env_steps += rewards.size
+
+    @property
+    def can_train(self) -> bool:
+        """True once the replay holds `learning_starts` transitions (and at least one batch);
+        after a resume the refilled replay must reach that size again."""
+        return len(self.replay) >= max(self.config.learning_starts, self.config.batch_size)
+
+    def train(self, num_updates: int) -> dict[str, float]:
+        """`num_updates` gradient steps; returns the metrics averaged over them plus the update
+        count, replay size and importance-sampling beta."""
+        cfg = self.config
+        totals: dict[str, float] = {}
+        beta = cfg.beta_start
+        for _ in range(num_updates):
+            beta = linear_schedule(cfg.beta_start, cfg.beta_end, cfg.beta_anneal_updates, self.dqn.num_updates)
+            batch = self.replay.sample(cfg.batch_size, beta)
+            metrics, priorities = self.dqn.update(batch)
+            self.replay.update_priorities(batch.indices, priorities)
+            for key, value in metrics.items():
+                totals[key] = totals.get(key, 0.0) + value
+        means = {key: value / max(num_updates, 1) for key, value in totals.items()}
+        return {**means, "updates": self.dqn.num_updates, "replay_size": len(self.replay), "beta": beta}
+
+    def get_weights(self) -> dict[str, torch.Tensor]:
+        """Online network weights as CPU tensors."""
+        return self.dqn.get_weights()
+
+    def state_dict(self) -> dict:
+        """Networks, optimizer and counters (the replay is refilled on resume)."""
+        return {"dqn": self.dqn.state_dict(), "env_steps": torch.tensor(self.env_steps)}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.dqn.load_state_dict(state["dqn"])
+        self.env_steps = int(state["env_steps"])

@@ -1,0 +1,147 @@
+"""Q-networks that output one Q-value per grid cell, and the masked argmax over them.
+
+Every network maps observations (B, C, H, W) float32 to Q-values (B, H*W) float32 for any
+H x W: they are fully convolutional, and the output is flattened row-major so that
+`action = row * W + col` indexes it directly (the env's Discrete(H*W) action space).
+
+Checkpoints name a network by its registry kind plus keyword arguments, so
+`build_q_network(kind, in_channels, **kwargs)` rebuilds it without further flags.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class BasicQNetwork(nn.Module):
+    """`num_layers` 3x3 conv + ReLU layers, then a 1x1 conv to one Q-value per cell.
+
+    Receptive field: (2 * num_layers + 1) cells square, 7 x 7 by default: each cell's value
+    sees only its neighbourhood. The cheap baseline.
+    """
+
+    def __init__(self, in_channels: int, hidden: int = 32, num_layers: int = 3):
+        super().__init__()
+        layers: list[nn.Module] = []
+        channels = in_channels
+        for _ in range(num_layers):
+            layers += [nn.Conv2d(channels, hidden, 3, padding=1), nn.ReLU()]
+            channels = hidden
+        layers.append(nn.Conv2d(channels, 1, 1))
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.net(obs).flatten(1)
+
+
+class DilatedResidualBlock(nn.Module):
+    """Pre-activation residual block: x + conv1x1(relu(conv3x3_dilated(relu(x)))).
+
+    The dilated 3x3 conv widens the receptive radius by `dilation` cells at the cost of
+    an ordinary 3x3 conv; zero padding keeps H x W unchanged.
+    """
+
+    def __init__(self, channels: int, dilation: int):
+        super().__init__()
+        self.spatial = nn.Conv2d(channels, channels, 3, padding=dilation, dilation=dilation)
+        self.mix = nn.Conv2d(channels, channels, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.mix(torch.relu(self.spatial(torch.relu(x))))
+
+
+class ResidualQNetwork(nn.Module):
+    """Dilated residual blocks at half resolution with a full-resolution skip: a cell's Q
+    sees the whole tile.
+
+    Layout: 3x3 stem at full resolution -> 3x3 stride-2 conv to ceil(H/2) x ceil(W/2) ->
+    residual blocks with 3x3 convs dilated (1, 2, 4, ..., 32) twice -> nearest upsampling
+    to H x W plus the stem features (the skip keeps per-cell detail) -> 3x3 conv -> 1x1 head.
+
+    Receptive field: a 3x3 conv with dilation d widens the radius by d cells at its
+    resolution, so the blocks add 2 * (1 + 2 + ... + 32) = 126 half-resolution cells, 252
+    full-resolution cells, and the full-resolution convs a few more: radius about 256
+    cells, a field about 513 x 513. The opposite corner of a 128 x 128 tile (127 cells
+    away) lies well inside it, reached by many paths rather than the few at a field's edge,
+    which ReLUs can switch off. Signed sums of {0, +-d} over the doubling dilations reach
+    every offset, so the field has no holes ("gridding"). Running the blocks at half
+    resolution makes them a quarter of the full-resolution cost.
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        channels: int = 32,
+        dilations: tuple[int, ...] = (1, 2, 4, 8, 16, 32, 1, 2, 4, 8, 16, 32),
+    ):
+        super().__init__()
+        self.stem = nn.Conv2d(in_channels, channels, 3, padding=1)
+        self.down = nn.Conv2d(channels, channels, 3, stride=2, padding=1)
+        self.blocks = nn.Sequential(*(DilatedResidualBlock(channels, d) for d in dilations))
+        self.up = nn.Conv2d(channels, channels, 3, padding=1)
+        self.head = nn.Conv2d(channels, 1, 1)
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        skip = torch.relu(self.stem(obs))
+        context = self.blocks(self.down(skip))
+        x = F.interpolate(context, size=obs.shape[-2:], mode="nearest") + skip
+        x = torch.relu(self.up(torch.relu(x)))
+        return self.head(x).flatten(1)
+
+
+class DuelingQNetwork(nn.Module):
+    """Dueling heads (Wang et al. 2016) on a conv trunk: Q = V + A - mean(A).
+
+    The trunk is `num_layers` 3x3 conv + ReLU layers (receptive field of the advantage:
+    (2 * num_layers + 1) cells square). The advantage is a 1x1 conv, one value per cell.
+    The state value V is an MLP on the trunk features averaged over the whole tile, so V
+    sees every cell. Subtracting the mean advantage (over all H*W cells, since the network
+    does not see the action mask) makes the V / A split identifiable.
+    """
+
+    def __init__(self, in_channels: int, hidden: int = 32, num_layers: int = 3):
+        super().__init__()
+        layers: list[nn.Module] = []
+        channels = in_channels
+        for _ in range(num_layers):
+            layers += [nn.Conv2d(channels, hidden, 3, padding=1), nn.ReLU()]
+            channels = hidden
+        self.trunk = nn.Sequential(*layers)
+        self.advantage = nn.Conv2d(hidden, 1, 1)
+        self.value = nn.Sequential(nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, 1))
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        features = self.trunk(obs)
+        advantage = self.advantage(features).flatten(1)
+        value = self.value(features.mean(dim=(2, 3)))
+        return value + advantage - advantage.mean(dim=1, keepdim=True)
+
+
+Q_NETWORKS: dict[str, type[nn.Module]] = {
+    "basic": BasicQNetwork,
+    "residual": ResidualQNetwork,
+    "dueling": DuelingQNetwork,
+}
+
+
+def build_q_network(kind: str, in_channels: int, **kwargs) -> nn.Module:
+    """The Q-network registered as `kind` (a key of `Q_NETWORKS`), built with `kwargs`."""
+    if kind not in Q_NETWORKS:
+        raise ValueError(f"unknown Q-network kind {kind!r}; known kinds: {sorted(Q_NETWORKS)}")
+    return Q_NETWORKS[kind](in_channels, **kwargs)
+
+
+def masked_argmax(q: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Index of the largest Q-value among valid actions, per row.
+
+    q: (B, A) Q-values; mask: (B, A) bool, True where the action is valid.
+    Returns (B,) int64 actions, always valid. Raises ValueError if a row has no valid action
+    (an env must end the episode before it runs out of cells to treat).
+    """
+    empty = ~mask.any(dim=1)
+    if empty.any():
+        rows = empty.nonzero().flatten().tolist()
+        raise ValueError(f"masked_argmax: rows {rows} have no valid action (mask all False)")
+    return q.masked_fill(~mask, -torch.inf).argmax(dim=1)

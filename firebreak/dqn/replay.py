@@ -1,0 +1,256 @@
+"""Proportional prioritized replay (Schaul et al. 2016) with n-step returns, fed by fragments.
+
+Input is a fragment: T consecutive steps of one env, possibly spanning episode ends (the
+env autoresets, so obs[t + 1] starts a new episode after a step with terminated or
+truncated). `next_obs[t]` is the observation that action t led to; at an episode end it is
+the final observation of that episode, never the reset one.
+
+Storage. A ring of `capacity` observation slots. Each step of a fragment takes one slot
+(its obs); each episode end and the fragment's last step take one more slot for their
+final `next_obs`. Inside an episode, next_obs[t] is obs[t + 1], already stored in the
+following slot, so each observation is stored once and the bootstrap observation of the
+n-step transition in slot s always sits in slot s + k (k <= n rewards summed). The price:
+`capacity` counts slots, and a full buffer holds capacity * T / (T + ends) transitions
+(about 97 % for 64-step fragments and 100-step episodes). The n-step windows stop at
+episode ends and at the fragment's end (there they bootstrap after k < n steps), so they
+never need a slot another fragment wrote, and overwriting the oldest fragment from its start
+never leaves a surviving transition without its bootstrap slot.
+
+Memory: observations dominate. With the default float16, one slot of C x H x W costs
+2 * C * H * W bytes plus H * W bytes of action mask; 1e5 slots of 16 x 64 x 64 take
+1e5 * (131072 + 4096) B = 13.5 GB (12.6 GiB); float32 would double the observations to
+26.6 GB. `obs_dtype` and `capacity` set it, `nbytes` reports it. The arrays come from
+np.zeros, so the OS commits the pages only as slots are first written. float16 keeps about
+3 significant digits up to 65504: observations must arrive normalised (the env's job).
+
+Priorities: new transitions get the largest priority seen so far; after a learner update,
+`update_priorities(indices, |td error|)` stores (|td| + eps) ** alpha in a sum tree, and
+`sample` draws slot i with probability P(i) = p_i / sum(p), stratified over batch_size
+equal segments of the total, with importance-sampling weights
+w_i = (N P(i)) ** -beta / max_j (N P(j)) ** -beta = (p_i / min_j p_j) ** -beta.
+Call `update_priorities` for a sampled batch before adding further fragments: a slot
+overwritten in between would inherit the old transition's priority.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+
+class SumTree:
+    """Sum tree and min tree over `capacity` non-negative leaf values, in flat numpy arrays.
+
+    Node 1 is the root, node i has children 2i and 2i + 1, leaf j is node `size + j` with
+    `size` the next power of two >= capacity. Updates and searches take whole batches of
+    leaves and loop only over the log2(size) levels, never over items. Each parent is
+    recomputed as the sum of its children (not incremented), so no rounding drift builds up.
+    Zero leaves count as +inf in the min tree: `min` is the smallest positive value.
+    """
+
+    def __init__(self, capacity: int):
+        self.depth = max(capacity - 1, 0).bit_length()
+        self.size = 1 << self.depth
+        self.sums = np.zeros(2 * self.size, np.float64)
+        self.mins = np.full(2 * self.size, np.inf)
+
+    @property
+    def total(self) -> float:
+        return float(self.sums[1])
+
+    @property
+    def min(self) -> float:
+        return float(self.mins[1])
+
+    def values(self, leaves: np.ndarray) -> np.ndarray:
+        return self.sums[self.size + leaves]
+
+    def update(self, leaves: np.ndarray, values: np.ndarray) -> None:
+        """Set leaf `leaves[i]` to `values[i]` (values >= 0) and refresh their ancestors."""
+        nodes = self.size + np.asarray(leaves)
+        self.sums[nodes] = values
+        self.mins[nodes] = np.where(values > 0, values, np.inf)
+        for _ in range(self.depth):
+            nodes = np.unique(nodes // 2)
+            self.sums[nodes] = self.sums[2 * nodes] + self.sums[2 * nodes + 1]
+            self.mins[nodes] = np.minimum(self.mins[2 * nodes], self.mins[2 * nodes + 1])
+
+    def find(self, prefix: np.ndarray) -> np.ndarray:
+        """Leaf j with sum(leaves < j) <= prefix < sum(leaves <= j), for each prefix.
+
+        Prefixes must lie in [0, total). A zero leaf is never returned: descending right
+        needs prefix >= left sum while prefix < node sum, so the right sum is positive.
+        """
+        prefix = np.minimum(prefix, np.nextafter(self.total, 0.0))
+        nodes = np.ones(len(prefix), np.int64)
+        for _ in range(self.depth):
+            left = 2 * nodes
+            left_sum = self.sums[left]
+            go_right = prefix >= left_sum
+            # The clamp keeps prefix < right sum against rounding in the subtraction.
+            right_sum = self.sums[left + 1]
+            prefix = np.where(go_right, np.minimum(prefix - left_sum, np.nextafter(right_sum, 0.0)), prefix)
+            nodes = left + go_right
+        return nodes - self.size
+
+
+class ReplayBatch(NamedTuple):
+    """A sampled batch of B n-step transitions (numpy, ready for `DQNUpdate.update`).
+
+    The TD target is returns + gamma ** n_steps * (1 - terminated) * Q(next_obs, next_mask).
+    """
+
+    obs: np.ndarray  # (B, C, H, W) obs_dtype, state the action was taken in
+    action: np.ndarray  # (B,) int64, row * W + col
+    returns: np.ndarray  # (B,) float32, sum_{m < k} gamma**m r_{t+m}
+    n_steps: np.ndarray  # (B,) int64, k <= n rewards summed before bootstrapping
+    terminated: np.ndarray  # (B,) bool, the episode terminated within those k steps
+    next_obs: np.ndarray  # (B, C, H, W) obs_dtype, state after k steps (bootstrap state)
+    next_mask: np.ndarray  # (B, H*W) bool, valid actions in next_obs
+    weights: np.ndarray  # (B,) float32, importance-sampling weights, max 1
+    indices: np.ndarray  # (B,) int64, slots, for update_priorities
+
+
+class PrioritizedReplayBuffer:
+    """Prioritized n-step replay over a ring of `capacity` observation slots.
+
+    obs_shape: (C, H, W); actions are Discrete(H*W). gamma and n_step define the stored
+    returns and must match the learner's. alpha: priority exponent (0 = uniform).
+    priority_eps: added to |td error| so no transition becomes unsampleable.
+    """
+
+    def __init__(
+        self,
+        capacity: int,
+        obs_shape: tuple[int, int, int],
+        gamma: float,
+        n_step: int = 1,
+        alpha: float = 0.6,
+        priority_eps: float = 1e-6,
+        obs_dtype: np.dtype | type = np.float16,
+        seed: int | None = None,
+    ):
+        channels, height, width = obs_shape
+        self.capacity = capacity
+        self.gamma = gamma
+        self.n_step = n_step
+        self.alpha = alpha
+        self.priority_eps = priority_eps
+        self.rng = np.random.default_rng(seed)
+
+        self.obs = np.zeros((capacity, channels, height, width), obs_dtype)
+        # Valid actions in the state stored in the slot; only read for bootstrap states.
+        self.mask = np.zeros((capacity, height * width), bool)
+        self.action = np.zeros(capacity, np.int64)
+        self.returns = np.zeros(capacity, np.float32)
+        self.n_steps = np.zeros(capacity, np.int64)
+        self.terminated = np.zeros(capacity, bool)
+        self.is_transition = np.zeros(capacity, bool)  # False for empty and final-obs-only slots
+
+        self.tree = SumTree(capacity)
+        self.max_priority = 1.0
+        self.cursor = 0
+        self.num_transitions = 0
+
+    def __len__(self) -> int:
+        """Number of sampleable transitions."""
+        return self.num_transitions
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held by the buffer's arrays at full capacity (sum tree included)."""
+        arrays = (self.obs, self.mask, self.action, self.returns, self.n_steps, self.terminated,
+                  self.is_transition, self.tree.sums, self.tree.mins)
+        return sum(a.nbytes for a in arrays)
+
+    def add_fragment(
+        self,
+        obs: np.ndarray,
+        action: np.ndarray,
+        reward: np.ndarray,
+        terminated: np.ndarray,
+        truncated: np.ndarray,
+        next_obs: np.ndarray,
+        next_mask: np.ndarray,
+    ) -> None:
+        """Store T consecutive steps of one env as n-step transitions.
+
+        obs, next_obs: (T, C, H, W); action: (T,) int; reward: (T,) float;
+        terminated, truncated: (T,) bool; next_mask: (T, H*W) bool, valid actions in next_obs.
+        A terminated transition is never bootstrapped; a truncated one bootstraps from
+        its final next_obs. Raises ValueError if next_obs[t] != obs[t + 1] inside an episode
+        (the compact storage relies on it).
+        """
+        num_steps = len(action)
+        steps = np.arange(num_steps)
+        ends = terminated | truncated
+        ends[-1] = True  # the fragment's last next_obs is not in this fragment's obs
+        inner = ~ends[:-1]
+        if not np.array_equal(next_obs[:-1][inner], obs[1:][inner]):
+            raise ValueError(
+                "add_fragment: next_obs[t] differs from obs[t + 1] at a step that neither "
+                "terminated nor truncated; a fragment must hold consecutive steps of one env"
+            )
+        num_slots = num_steps + int(ends.sum())
+        if num_slots > self.capacity:
+            raise ValueError(f"add_fragment: fragment needs {num_slots} slots, capacity is {self.capacity}")
+
+        # Slot layout: step t at position t + (ends before t); each end is followed by its final obs.
+        position = steps + np.cumsum(ends) - ends
+        slots = (self.cursor + np.arange(num_slots)) % self.capacity
+        step_slots = slots[position]
+        final_slots = slots[position[ends] + 1]
+
+        # n-step returns, cut at the first episode end (or fragment end) at or after t.
+        segment_end = np.minimum.accumulate(np.where(ends, steps, num_steps)[::-1])[::-1]
+        n_steps = np.minimum(self.n_step, segment_end - steps + 1)
+        returns = np.zeros(num_steps, np.float64)
+        for m in range(self.n_step):
+            returns += np.where(m < n_steps, self.gamma**m * reward[np.minimum(steps + m, num_steps - 1)], 0.0)
+        last = steps + n_steps - 1
+
+        self.num_transitions -= int(self.is_transition[slots].sum())
+        self.obs[step_slots] = obs
+        self.obs[final_slots] = next_obs[ends]
+        self.mask[slots] = False  # slots that start an episode: their mask is never read
+        self.mask[slots[position + 1]] = next_mask
+        self.action[step_slots] = action
+        self.returns[step_slots] = returns
+        self.n_steps[step_slots] = n_steps
+        self.terminated[step_slots] = terminated[last]
+        self.is_transition[slots] = False
+        self.is_transition[step_slots] = True
+        self.num_transitions += num_steps
+
+        self.tree.update(slots, np.where(self.is_transition[slots], self.max_priority**self.alpha, 0.0))
+        self.cursor = (self.cursor + num_slots) % self.capacity
+
+    def sample(self, batch_size: int, beta: float) -> ReplayBatch:
+        """Draw batch_size transitions with probability proportional to priority.
+
+        beta: importance-sampling exponent, annealed towards 1 over training.
+        """
+        if self.num_transitions == 0:
+            raise ValueError("sample: the replay buffer is empty")
+        segment = self.tree.total / batch_size
+        slots = self.tree.find((np.arange(batch_size) + self.rng.random(batch_size)) * segment)
+        weights = (self.tree.values(slots) / self.tree.min) ** -beta
+        bootstrap = (slots + self.n_steps[slots]) % self.capacity
+        return ReplayBatch(
+            obs=self.obs[slots],
+            action=self.action[slots],
+            returns=self.returns[slots],
+            n_steps=self.n_steps[slots],
+            terminated=self.terminated[slots],
+            next_obs=self.obs[bootstrap],
+            next_mask=self.mask[bootstrap],
+            weights=weights.astype(np.float32),
+            indices=slots,
+        )
+
+    def update_priorities(self, indices: np.ndarray, td_errors: np.ndarray) -> None:
+        """Set the priorities of sampled slots from their absolute TD errors."""
+        priorities = np.abs(td_errors).astype(np.float64) + self.priority_eps
+        self.max_priority = max(self.max_priority, float(priorities.max()))
+        self.tree.update(indices, priorities**self.alpha)

@@ -1,0 +1,179 @@
+"""Double-DQN update with masked targets, n-step returns and prioritized-replay weights.
+
+One `DQNUpdate.update(batch)` call, CleanRL-style:
+
+    next_action = argmax over valid cells of Q_online(next_obs)          (Double DQN)
+    target      = returns + gamma ** n_steps * (1 - terminated) * Q_target(next_obs)[next_action]
+    loss        = mean(IS weight * huber(Q_online(obs)[action] - target))
+    Adam step with gradient-norm clipping; every `target_update_every` updates
+    target <- tau * online + (1 - tau) * target (tau = 1: hard copy, tau < 1: Polyak).
+
+On CUDA the forward passes run under bf16 or fp16 autocast (fp16 with a gradient scaler);
+losses, targets and TD errors are computed in float32. On CPU everything is float32.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .networks import masked_argmax
+from .replay import ReplayBatch
+
+AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "off": None}
+
+
+@dataclass
+class DQNConfig:
+    """All DQN hyperparameters. Steps count env steps, updates count gradient steps."""
+
+    # Q-network, rebuilt with build_q_network(network, in_channels, **network_kwargs)
+    network: str = "residual"
+    network_kwargs: dict[str, Any] = field(default_factory=dict)
+    # targets
+    gamma: float = 0.99
+    n_step: int = 3
+    double: bool = True
+    # optimisation
+    lr: float = 1e-4
+    adam_eps: float = 1.5e-4
+    batch_size: int = 64
+    huber_delta: float = 1.0
+    max_grad_norm: float = 10.0
+    # target network: every target_update_every updates, target <- tau * online + (1 - tau) * target
+    target_update_every: int = 1000
+    tau: float = 1.0
+    # prioritized replay (capacity in observation slots, see replay.py)
+    buffer_size: int = 100_000
+    learning_starts: int = 5_000
+    alpha: float = 0.6
+    beta_start: float = 0.4
+    beta_end: float = 1.0
+    beta_anneal_updates: int = 100_000
+    priority_eps: float = 1e-6
+    # CUDA autocast dtype for forward passes: "bf16", "fp16" or "off" (ignored on CPU)
+    autocast: str = "bf16"
+
+    def __post_init__(self) -> None:
+        if self.autocast not in AUTOCAST_DTYPES:
+            raise ValueError(f"DQNConfig.autocast must be one of {sorted(AUTOCAST_DTYPES)}, got {self.autocast!r}")
+
+
+class DQNUpdate:
+    """Owns the online and target Q-networks and the optimizer; one `update` per batch.
+
+    q_network: any module mapping (B, C, H, W) float32 to (B, H*W) Q-values; the target
+    network starts as a copy. device: default "cuda" if available, else "cpu".
+    """
+
+    def __init__(self, q_network: nn.Module, config: DQNConfig, device: str | torch.device | None = None):
+        self.config = config
+        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        self.q_network = q_network.to(self.device)
+        self.target_network = copy.deepcopy(self.q_network).requires_grad_(False)
+        self.optimizer = torch.optim.Adam(self.q_network.parameters(), lr=config.lr, eps=config.adam_eps)
+        self.amp_dtype = AUTOCAST_DTYPES[config.autocast] if self.device.type == "cuda" else None
+        # fp16 gradients underflow without loss scaling; bf16 has float32's exponent range.
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.amp_dtype is torch.float16)
+        self.num_updates = 0
+
+    def _tensor(self, array: np.ndarray) -> torch.Tensor:
+        return torch.as_tensor(array, device=self.device)
+
+    def _autocast(self) -> torch.autocast:
+        return torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None)
+
+    @torch.no_grad()
+    def td_target(
+        self,
+        returns: torch.Tensor,
+        n_steps: torch.Tensor,
+        terminated: torch.Tensor,
+        next_obs: torch.Tensor,
+        next_mask: torch.Tensor,
+    ) -> torch.Tensor:
+        """returns + gamma ** n_steps * (1 - terminated) * Q_target(next_obs, best valid action).
+
+        returns (B,) float32, n_steps (B,) int, terminated (B,) bool, next_obs (B, C, H, W)
+        float32, next_mask (B, H*W) bool. The best action is the online network's masked
+        argmax (Double DQN) or the target network's (double=False).
+        """
+        # A terminal state may have no valid cell left; its value is multiplied by 0 anyway.
+        valid = next_mask | terminated[:, None]
+        with self._autocast():
+            next_q_target = self.target_network(next_obs).float()
+            selector = self.q_network(next_obs).float() if self.config.double else next_q_target
+        next_action = masked_argmax(selector, valid)
+        next_q = next_q_target.gather(1, next_action[:, None]).squeeze(1)
+        return returns + self.config.gamma ** n_steps.float() * (~terminated) * next_q
+
+    def update(self, batch: ReplayBatch) -> tuple[dict[str, float], np.ndarray]:
+        """One gradient step on `batch`.
+
+        Returns metrics {loss, q_mean, td_error (mean |TD|), grad_norm (before clipping)}
+        and the new priorities |TD error| (B,) float32 numpy, for `update_priorities`.
+        """
+        cfg = self.config
+        # Observations travel as float16 (half the host-to-device bytes), widened on device.
+        obs, next_obs = self._tensor(batch.obs).float(), self._tensor(batch.next_obs).float()
+        action, weights = self._tensor(batch.action), self._tensor(batch.weights)
+        returns, n_steps = self._tensor(batch.returns), self._tensor(batch.n_steps)
+        terminated, next_mask = self._tensor(batch.terminated), self._tensor(batch.next_mask)
+
+        target = self.td_target(returns, n_steps, terminated, next_obs, next_mask)
+        with self._autocast():
+            q = self.q_network(obs).float().gather(1, action[:, None]).squeeze(1)
+        td_error = target - q.detach()  # for metrics and priorities only
+        loss = (weights * F.huber_loss(q, target, reduction="none", delta=cfg.huber_delta)).mean()
+
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        self.scaler.unscale_(self.optimizer)
+        grad_norm = nn.utils.clip_grad_norm_(self.q_network.parameters(), cfg.max_grad_norm)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+
+        self.num_updates += 1
+        if self.num_updates % cfg.target_update_every == 0:
+            with torch.no_grad():
+                for target_param, param in zip(self.target_network.parameters(), self.q_network.parameters()):
+                    target_param.lerp_(param, cfg.tau)
+
+        loss_value, q_mean, td_mean, grad_norm_value = torch.stack(
+            [loss.detach(), q.detach().mean(), td_error.abs().mean(), grad_norm]
+        ).tolist()  # one device sync for all metrics
+        metrics = {"loss": loss_value, "q_mean": q_mean, "td_error": td_mean, "grad_norm": grad_norm_value}
+        return metrics, td_error.abs().cpu().numpy()
+
+    def state_dict(self) -> dict:
+        """Everything needed to resume, as tensors and plain containers (weights_only loadable)."""
+        return {
+            "q_network": self.q_network.state_dict(),
+            "target_network": self.target_network.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "num_updates": torch.tensor(self.num_updates),
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        self.q_network.load_state_dict(state["q_network"])
+        self.target_network.load_state_dict(state["target_network"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scaler.load_state_dict(state["scaler"])
+        self.num_updates = int(state["num_updates"])
+
+    def get_weights(self) -> dict[str, torch.Tensor]:
+        """Online network weights as CPU tensors, for actors' `load_state_dict`."""
+        # clone: on a CPU learner .cpu() returns the live parameters, which later updates change
+        return {name: tensor.detach().cpu().clone() for name, tensor in self.q_network.state_dict().items()}
+
+    def set_weights(self, weights: dict[str, torch.Tensor]) -> None:
+        """Load weights into the online network and copy them to the target (a fresh start)."""
+        self.q_network.load_state_dict(weights)
+        self.target_network.load_state_dict(weights)

@@ -1,0 +1,38 @@
+"""Ray rollout engine: env runners, the supervisor that keeps them alive, a fault-tolerant
+vector env, fault injection and metrics. Only this layer (and the app) imports Ray.
+
+Typical use (driver)::
+
+    spec = RunnerSpec(env_factory, policy, envs_per_runner=4, fragment_length=64)
+    with Supervisor(spec, num_runners=8) as sup:
+        sup.set_weights(q_net_state)
+        for fragment in sup:
+            replay.add(fragment)
+"""
+
+from firebreak.rollout.faults import FaultInjector, FaultyEnvFactory, InjectedFault, Injection, read_injections
+from firebreak.rollout.fragment import EpisodeStats, Fragment
+from firebreak.rollout.metrics import RolloutMetrics
+from firebreak.rollout.policy import Policy, RandomPolicy
+from firebreak.rollout.runner import EnvRunner, RunnerSpec, create_runner
+from firebreak.rollout.supervisor import RolloutError, Supervisor
+from firebreak.rollout.vector_env import RayVectorEnv
+
+__all__ = [
+    "EnvRunner",
+    "EpisodeStats",
+    "FaultInjector",
+    "FaultyEnvFactory",
+    "Fragment",
+    "InjectedFault",
+    "Injection",
+    "Policy",
+    "RandomPolicy",
+    "RayVectorEnv",
+    "RolloutError",
+    "RolloutMetrics",
+    "RunnerSpec",
+    "Supervisor",
+    "create_runner",
+    "read_injections",
+]

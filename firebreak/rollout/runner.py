@@ -1,0 +1,252 @@
+"""`EnvRunner`: a Ray actor that hosts a few envs and a CPU copy of the policy.
+
+One ``sample()`` call returns one whole `Fragment` (``fragment_length`` steps of every env):
+one Ray round trip per fragment, never one per env step. The runner does not protect itself
+against its envs: a crash kills it, a hang blocks it. The driver-side `Supervisor` owns
+deadlines, kills and restarts; ``heartbeat()`` runs in its own concurrency group so it answers
+while ``sample()`` is busy (unless native code holds the GIL).
+
+The ``reset_env``/``step_env``/``call_env`` methods drive env 0 step by step for `RayVectorEnv`.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import gymnasium as gym
+import numpy as np
+import psutil
+import ray
+
+from firebreak.rollout.fragment import EpisodeStats, Fragment
+from firebreak.rollout.policy import Policy
+
+
+def _scalar_items(info: dict) -> dict[str, float | int | bool]:
+    """The items of an info dict that are Python or numpy scalars, as Python scalars."""
+    return {k: np.asarray(v).item() for k, v in info.items() if np.isscalar(v) or (isinstance(v, np.ndarray) and v.ndim == 0)}
+
+
+class Runner:
+    """Hosts ``envs_per_runner`` envs built by ``env_factory()`` and steps them with ``policy``.
+
+    Envs are built in the constructor (a factory that raises fails the actor's creation) and
+    reset lazily on the first ``sample()``; env ``i`` is reset with ``seed + i`` (``seed=None``:
+    fresh OS entropy). A plain class: `EnvRunner` is this class as a Ray actor, and the training
+    driver's debugging mode (``rollout.runners: 0``) steps one in its own process.
+    """
+
+    def __init__(
+        self,
+        env_factory: Callable[[], gym.Env],
+        policy: Policy | None = None,
+        envs_per_runner: int = 1,
+        fragment_length: int = 64,
+        seed: int | None = None,
+        runner_index: int = 0,
+    ):
+        self._envs = [env_factory() for _ in range(envs_per_runner)]
+        self._has_masks = self._envs[0].has_wrapper_attr("action_masks")
+        self._policy = policy
+        self._fragment_length = fragment_length
+        self._index = runner_index
+        self._rng = np.random.default_rng(seed)
+        self._reset_seeds = [None if seed is None else seed + i for i in range(envs_per_runner)]
+        self._obs: list[Any] | None = None  # current obs per env, None before the first sample
+        self._masks: list[np.ndarray] | None = None
+        self._ep_return = np.zeros(envs_per_runner)
+        self._ep_length = np.zeros(envs_per_runner, dtype=np.int64)
+        self._process = psutil.Process()
+        # Read by heartbeat() from its own thread; plain ints/floats are safe to share here.
+        self._steps_done = 0
+        self._call_started: float | None = None
+
+    def ready(self) -> int:
+        """This process's pid: the answer of a started (or restarted) runner. ``ray.kill`` is
+        asynchronous, so the caller compares pids to know the call reached the new incarnation."""
+        return os.getpid()
+
+    def heartbeat(self) -> dict[str, float | int]:
+        """``pid``, ``steps`` (env steps since start), ``call_seconds`` (time in the current
+        ``sample``/``step_env`` call, 0 when idle) and ``rss_bytes`` of this process."""
+        started = self._call_started
+        return {
+            "pid": os.getpid(),
+            "steps": self._steps_done,
+            "call_seconds": 0.0 if started is None else time.monotonic() - started,
+            "rss_bytes": self._process.memory_info().rss,
+        }
+
+    def _mask(self, env: gym.Env) -> np.ndarray:
+        return np.asarray(env.get_wrapper_attr("action_masks")(), dtype=bool)
+
+    def sample(self, weights: Any = None) -> Fragment:
+        """Step every env ``fragment_length`` times; ``weights`` (if not None) go to the policy first."""
+        start = self._call_started = time.monotonic()
+        env_s = policy_s = 0.0
+        if weights is not None:
+            self._policy.set_weights(weights)
+        if self._obs is None:
+            t = time.perf_counter()
+            self._obs = [env.reset(seed=s)[0] for env, s in zip(self._envs, self._reset_seeds)]
+            if self._has_masks:
+                self._masks = [self._mask(env) for env in self._envs]
+            env_s += time.perf_counter() - t
+        n_envs, length = len(self._envs), self._fragment_length
+        obs0 = np.asarray(self._obs[0])
+        obs = np.empty((n_envs, length) + obs0.shape, obs0.dtype)
+        next_obs = np.empty_like(obs)
+        rewards = np.empty((n_envs, length), np.float32)
+        terminated = np.empty((n_envs, length), bool)
+        truncated = np.empty((n_envs, length), bool)
+        next_masks = np.empty((n_envs, length, len(self._masks[0])), bool) if self._has_masks else None
+        actions = None
+        episodes: list[EpisodeStats] = []
+        for t in range(length):
+            obs[:, t] = self._obs
+            tp = time.perf_counter()
+            step_actions = np.asarray(self._policy(obs[:, t], np.stack(self._masks) if self._has_masks else None, self._rng))
+            policy_s += time.perf_counter() - tp
+            if actions is None:
+                actions = np.empty((n_envs, length) + step_actions.shape[1:], step_actions.dtype)
+            actions[:, t] = step_actions
+            te = time.perf_counter()
+            for i, env in enumerate(self._envs):
+                o, r, term, trunc, info = env.step(step_actions[i])
+                next_obs[i, t], rewards[i, t], terminated[i, t], truncated[i, t] = o, r, term, trunc
+                self._ep_return[i] += r
+                self._ep_length[i] += 1
+                if self._has_masks:
+                    next_masks[i, t] = self._masks[i] = self._mask(env)
+                if term or trunc:
+                    episodes.append(EpisodeStats(i, t, float(self._ep_return[i]), int(self._ep_length[i]), bool(term), _scalar_items(info)))
+                    self._ep_return[i], self._ep_length[i] = 0.0, 0
+                    o, _ = env.reset()
+                    if self._has_masks:
+                        self._masks[i] = self._mask(env)
+                self._obs[i] = o
+                self._steps_done += 1
+            env_s += time.perf_counter() - te
+        self._call_started = None
+        return Fragment(
+            runner_index=self._index,
+            pid=os.getpid(),
+            obs=obs,
+            actions=actions,
+            rewards=rewards,
+            terminated=terminated,
+            truncated=truncated,
+            next_obs=next_obs,
+            next_masks=next_masks,
+            episodes=episodes,
+            env_seconds=env_s,
+            policy_seconds=policy_s,
+            sample_seconds=time.monotonic() - start,
+            rss_bytes=self._process.memory_info().rss,
+        )
+
+    # -- one env, one step per call: the RayVectorEnv protocol -------------------------------
+
+    def spaces(self) -> tuple[gym.Space, gym.Space, dict]:
+        """``(observation_space, action_space, metadata)`` of env 0."""
+        env = self._envs[0]
+        return env.observation_space, env.action_space, env.metadata
+
+    def reset_env(self, seed: int | None = None, options: dict | None = None) -> tuple[Any, dict]:
+        """``env.reset(seed=, options=)`` of env 0."""
+        return self._envs[0].reset(seed=seed, options=options)
+
+    def step_env(self, action: Any) -> tuple:
+        """``env.step(action)`` of env 0 (no autoreset: the caller owns it)."""
+        self._call_started = time.monotonic()
+        result = self._envs[0].step(action)
+        self._steps_done += 1
+        self._call_started = None
+        return result
+
+    def call_env(self, name: str, args: tuple = (), kwargs: dict | None = None) -> Any:
+        """Call method ``name`` of env 0 (or read the attribute if it is not callable)."""
+        attr = self._envs[0].get_wrapper_attr(name)
+        return attr(*args, **(kwargs or {})) if callable(attr) else attr
+
+
+@ray.remote(concurrency_groups={"heartbeat": 1})
+class EnvRunner(Runner):
+    """`Runner` as a Ray actor. A restarted incarnation (after a crash or kill) resets its envs
+    from fresh OS entropy, so it does not replay the episode that failed; ``heartbeat`` runs in
+    its own concurrency group so it answers while ``sample`` is busy."""
+
+    def __init__(self, env_factory, policy=None, envs_per_runner=1, fragment_length=64, seed=None, runner_index=0):
+        if ray.get_runtime_context().was_current_actor_reconstructed:
+            seed = None
+        super().__init__(env_factory, policy, envs_per_runner, fragment_length, seed, runner_index)
+
+    @ray.method(concurrency_group="heartbeat")
+    def heartbeat(self) -> dict[str, float | int]:
+        return super().heartbeat()
+
+
+@dataclass
+class RunnerSpec:
+    """How to create `EnvRunner` actors: their envs, policy and Ray resources.
+
+    ``policy`` is shared by all runners; ``policy_for_runner(index)``, when given, builds one per
+    runner instead (e.g. a per-runner epsilon, Ape-X style). ``max_restarts``: Ray restarts of
+    one actor before the supervisor replaces it with a fresh actor (-1: unlimited).
+    ``num_cpus`` and ``resources`` are reserved per actor.
+    """
+
+    env_factory: Callable[[], gym.Env]
+    policy: Policy | None = None
+    policy_for_runner: Callable[[int], Policy] | None = None
+    envs_per_runner: int = 1
+    fragment_length: int = 64
+    seed: int | None = 0
+    num_cpus: float = 1.0
+    resources: dict[str, float] = field(default_factory=dict)
+    max_restarts: int = -1
+
+    def create(self, index: int, reseed: bool = False) -> ray.actor.ActorHandle:
+        """Start runner ``index``, its envs seeded from ``seed + index * envs_per_runner``, or
+        from OS entropy with ``reseed`` (a replacement must not replay its predecessor's episodes)."""
+        return create_runner(
+            self.env_factory,
+            self.policy if self.policy_for_runner is None else self.policy_for_runner(index),
+            envs_per_runner=self.envs_per_runner,
+            fragment_length=self.fragment_length,
+            seed=None if self.seed is None or reseed else self.seed + index * self.envs_per_runner,
+            runner_index=index,
+            num_cpus=self.num_cpus,
+            resources=self.resources,
+            max_restarts=self.max_restarts,
+        )
+
+
+def create_runner(
+    env_factory: Callable[[], gym.Env],
+    policy: Policy | None = None,
+    *,
+    envs_per_runner: int = 1,
+    fragment_length: int = 64,
+    seed: int | None = None,
+    runner_index: int = 0,
+    num_cpus: float = 1.0,
+    resources: dict[str, float] | None = None,
+    max_restarts: int = -1,
+) -> ray.actor.ActorHandle:
+    """Create one `EnvRunner` actor with the fault-tolerance options the supervisor relies on.
+
+    ``max_task_retries=0``: a retried sample could hang again or apply actions twice; the
+    supervisor decides what to resubmit. ``SPREAD`` puts runners on different nodes.
+    """
+    return EnvRunner.options(
+        num_cpus=num_cpus,
+        resources=resources or {},
+        max_restarts=max_restarts,
+        max_task_retries=0,
+        scheduling_strategy="SPREAD",
+    ).remote(env_factory, policy, envs_per_runner, fragment_length, seed, runner_index)

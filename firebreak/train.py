@@ -1,0 +1,417 @@
+"""The training driver: env runners feed a DQN learner; metrics, evaluation, checkpoints.
+
+    cfg = load_config("ray_configs/local.yaml")
+    summary = train(cfg)            # or: python train_ray.py --config ray_configs/local.yaml
+
+The loop (DESIGN.md, "Data flow"): the supervisor keeps one ``sample`` call in flight per
+runner and hands over whole fragments; each goes to the learner's replay; the learner then
+runs the updates owed by the replay ratio; every ``weights_every`` updates one ``ray.put``
+of the weights reaches every runner with its next call. A lost fragment is counted by the
+supervisor and never replaced. With ``rollout.runners: 0`` the same loop runs in this process
+without Ray (breakpoints and profilers work). Ctrl-C or SIGTERM ends the loop at the next
+fragment and writes a final checkpoint.
+
+Run folder ``<run.out_dir>/<run.name>/``: ``config.yaml`` (resolved), ``tb/`` (TensorBoard),
+``checkpoints/{latest,best,step_<N>}.pt``, ``faults/`` (fault-injection log when enabled).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import signal
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+from tqdm import tqdm
+
+from .config import Config, config_from_dict
+from .dqn import DQNConfig, linear_schedule
+from .dqn.checkpoint import load_checkpoint, save_checkpoint
+from .dqn.learner import Learner
+from .dqn.policy import QPolicy
+from .env import OBSERVATION_LAYERS, FuelBreakEnv
+from .evaluate import evaluate
+from .landscape import load_landscapes, synthetic_landscape
+from .placement import BASELINES
+
+log = logging.getLogger("firebreak.train")
+
+
+@dataclass
+class EnvFactory:
+    """Picklable: builds the configured `FuelBreakEnv`, wrapped in fault injection when enabled."""
+
+    env: dict[str, Any]
+    faults: dict[str, Any] | None = None
+
+    def __call__(self):
+        env = FuelBreakEnv(**self.env)
+        if self.faults:
+            from .rollout import FaultInjector
+
+            env = FaultInjector.from_config(env, self.faults)
+        return env
+
+
+def dqn_config(cfg: Config) -> DQNConfig:
+    """The `DQNConfig` fields of the learner section."""
+    fields = DQNConfig.__dataclass_fields__
+    return DQNConfig(**{k: v for k, v in cfg.learner.model_dump().items() if k in fields})
+
+
+class _Stop:
+    """Set by SIGTERM/SIGINT: the loop ends at the next fragment, then a checkpoint is written."""
+
+    def __init__(self):
+        self.reason: str | None = None
+        self._previous = {}
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            self._previous[sig] = signal.signal(sig, self._handle)
+
+    def _handle(self, signum, frame):
+        if self.reason is not None and signum == signal.SIGINT:
+            raise KeyboardInterrupt  # a second Ctrl-C: stop now
+        self.reason = signal.Signals(signum).name
+        log.warning("%s received: finishing the current fragment, then writing a final checkpoint", self.reason)
+
+    def restore(self):
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+    def __bool__(self):
+        return self.reason is not None
+
+
+class _LocalLearner:
+    """The learner in this process (rollout.runners: 0, or no Ray)."""
+
+    def __init__(self, config: DQNConfig, obs_shape, payload, seed):
+        self.learner = Learner(config, obs_shape, seed=seed)
+        if payload is not None:
+            self.learner.load_state_dict(payload["learner"])
+        self.restarts = 0
+
+    def info(self):
+        return {"pid": os.getpid(), "device": self.learner.device, "restored_from": None}
+
+    def add_fragment(self, f):
+        self.learner.add_fragment(f.obs, f.actions, f.rewards, f.terminated, f.truncated, f.next_obs, f.next_masks)
+
+    def train(self, n):
+        return self.learner.train(n) if self.learner.can_train else None
+
+    def get_weights(self):
+        return self.learner.get_weights()
+
+    def state_dict(self):
+        return self.learner.state_dict()
+
+
+class _RemoteLearner:
+    """The learner actor; a call that meets a dead actor is counted and skipped: Ray restarts
+    it (max_restarts) and it reloads the latest checkpoint by itself."""
+
+    def __init__(self, handle):
+        self.handle = handle
+        self.restarts = 0
+
+    def _call(self, method: str, *args):
+        import ray
+        from ray.exceptions import ActorDiedError, ActorUnavailableError, RayActorError
+
+        for attempt in range(3):
+            try:
+                return ray.get(getattr(self.handle, method).remote(*args))
+            except (RayActorError, ActorDiedError, ActorUnavailableError) as err:
+                self.restarts += 1
+                log.error("learner actor failed in %s (%s); Ray restarts it from the latest checkpoint",
+                          method, str(err).splitlines()[0])
+                if attempt == 2:
+                    raise
+                time.sleep(1.0)
+
+    def info(self):
+        return self._call("info")
+
+    def add_fragment(self, f):
+        return self._call("add_fragment", f)
+
+    def train(self, n):
+        return self._call("train", n)
+
+    def get_weights(self):
+        return self._call("get_weights")
+
+    def state_dict(self):
+        return self._call("state_dict")
+
+
+class _LocalSampler:
+    """`rollout.runners: 0`: one in-process runner, same fragments, no Ray."""
+
+    def __init__(self, factory, policy, cfg: Config):
+        from .rollout.runner import Runner
+
+        self.runner = Runner(factory, policy, cfg.rollout.envs_per_runner, cfg.rollout.fragment_length,
+                             cfg.run.seed, 0)
+        self.weights = None
+
+    def set_weights(self, weights):
+        self.weights = weights
+
+    def next_fragment(self):
+        weights, self.weights = self.weights, None
+        return self.runner.sample(weights)
+
+    def stats(self):
+        return {}
+
+    def close(self):
+        pass
+
+
+class Evaluator:
+    """Greedy evaluation on held-out tiles against the baselines (computed once per run)."""
+
+    def __init__(self, cfg: Config):
+        source, n = cfg.run.eval_landscapes, cfg.run.eval_tiles
+        if source.startswith("synthetic:"):  # fixed tiles, seeds above the training range
+            _, size, *kind = source.split(":")
+            self.landscapes = [synthetic_landscape((int(size),) * 2, 2**31 + i, kind=(kind or ["mixed"])[0])
+                               for i in range(n)]
+        else:
+            self.landscapes = load_landscapes(source)[:n]
+        self.kwargs = {"budget": cfg.env.budget, "n_scenarios": cfg.run.eval_scenarios, "progress": False}
+        self.baselines: dict[str, float] | None = None
+
+    def __call__(self, policy: QPolicy) -> dict[str, float]:
+        if self.baselines is None:
+            results = evaluate(BASELINES, self.landscapes, **self.kwargs)
+            self.untreated = float(np.mean(results["random"]["untreated"]))
+            self.baselines = {name: float(np.mean(r["burned"])) for name, r in results.items()}
+        greedy = {"dqn": lambda seed: (lambda env: policy.greedy(env.observation(), env.action_masks()))}
+        burned = float(np.mean(evaluate(greedy, self.landscapes, **self.kwargs)["dqn"]["burned"]))
+        best = min(v for k, v in self.baselines.items() if k != "random")
+        out = {"eval/burned_fraction_dqn": burned, "eval/reduction_dqn": 1 - burned / self.untreated,
+               "eval/ratio_vs_random": burned / self.baselines["random"], "eval/ratio_vs_best_heuristic": burned / best}
+        out.update({f"eval/reduction_{k}": 1 - v / self.untreated for k, v in self.baselines.items()})
+        return out
+
+
+def train(cfg: Config, *, address: str | None = None, resume: str | None = None, progress: bool = True,
+          ray_init_kwargs: dict | None = None) -> dict[str, Any]:
+    """Train as `cfg` says; returns the summary (counters, faults, best evaluation, paths).
+
+    address: ``"local"`` (a private Ray instance), ``"auto"`` (the running cluster, e.g. under
+    ``ray job submit``) or ``"ray://host:10001"``; None: ``RAY_ADDRESS`` when set, else local.
+    resume: a checkpoint path or ``"latest"`` (this run's latest.pt): continues its counters,
+    epsilon, optimizer and target network; the replay is refilled.
+    """
+    from torch.utils.tensorboard import SummaryWriter
+
+    run_dir = Path(cfg.run.out_dir) / cfg.run.name
+    ckpt_dir = run_dir / "checkpoints"
+    if resume == "latest":
+        resume = str(ckpt_dir / "latest.pt")
+    payload = load_checkpoint(resume) if resume else None
+    counters = {"env_steps": 0, "fragments": 0, "updates": 0, "episodes": 0, "train_seconds": 0.0,
+                "best_eval_burned": math.inf}
+    if payload is not None:
+        counters.update({k: float(v) if k in ("train_seconds", "best_eval_burned") else int(v)
+                         for k, v in payload["counters"].items() if k in counters})
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "config.yaml").write_text(yaml.safe_dump(cfg.model_dump(), sort_keys=False))
+
+    env_kwargs = cfg.env.model_dump()
+    faults = None
+    if cfg.faults.enabled:
+        faults = {k: v for k, v in cfg.faults.model_dump().items() if k != "enabled"}
+        faults["log_dir"] = str((run_dir / "faults").resolve())
+    probe = FuelBreakEnv(**env_kwargs)
+    obs_shape = probe.observation_space.shape
+    model = {"kind": cfg.learner.network, "kwargs": cfg.learner.network_kwargs, "obs_shape": list(obs_shape),
+             "obs_layers": list(OBSERVATION_LAYERS)}
+    runners = cfg.rollout.runners
+
+    started_ray = False
+    if runners > 0:
+        import ray
+
+        if not ray.is_initialized():
+            address = address or ("auto" if os.environ.get("RAY_ADDRESS") else "local")
+            kwargs = {"num_cpus": cfg.run.num_cpus} if address == "local" and cfg.run.num_cpus else {}
+            ray.init(address=address, **{**kwargs, **(ray_init_kwargs or {})})
+            started_ray = True
+        from .rollout import RunnerSpec, Supervisor
+        from .rollout.learner import create_learner
+
+        (ckpt_dir).mkdir(parents=True, exist_ok=True)
+        latest = ckpt_dir / "latest.pt"
+        if payload is not None and Path(resume).resolve() != latest.resolve():
+            save_checkpoint(latest, learner_state=payload["learner"], model=model, config=cfg.model_dump(),
+                            counters=payload["counters"])  # the actor restores from latest.pt
+        learner = _RemoteLearner(create_learner(
+            dqn_config(cfg), obs_shape, str(latest.resolve()) if payload is not None else None, cfg.run.seed,
+            num_gpus=cfg.learner.num_gpus, resources=cfg.learner.resources, max_restarts=cfg.learner.max_restarts))
+        spec = RunnerSpec(
+            env_factory=EnvFactory(env_kwargs, faults),
+            policy_for_runner=lambda i: QPolicy(cfg.learner.network, cfg.learner.network_kwargs, obs_shape[0],
+                                                runner_index=i, num_runners=runners,
+                                                apex_alpha=cfg.exploration.apex_alpha),
+            envs_per_runner=cfg.rollout.envs_per_runner, fragment_length=cfg.rollout.fragment_length,
+            seed=cfg.run.seed + counters["fragments"] * 7919,  # a resumed run draws new episodes
+            num_cpus=cfg.rollout.num_cpus_per_runner, resources=cfg.rollout.runner_resources,
+            max_restarts=cfg.rollout.max_restarts)
+        memory = None if cfg.rollout.memory_limit_mb is None else int(cfg.rollout.memory_limit_mb * 2**20)
+        sampler = Supervisor(spec, runners, sample_timeout_s=cfg.rollout.sample_timeout_s,
+                             min_timeout_s=cfg.rollout.min_timeout_s, first_timeout_s=cfg.rollout.first_timeout_s,
+                             max_consecutive_failures=cfg.rollout.max_consecutive_failures, memory_limit_bytes=memory)
+    else:
+        learner = _LocalLearner(dqn_config(cfg), obs_shape, payload, cfg.run.seed)
+        sampler = _LocalSampler(EnvFactory(env_kwargs, faults),
+                                QPolicy(cfg.learner.network, cfg.learner.network_kwargs, obs_shape[0],
+                                        torch_threads=None), cfg)
+
+    info = learner.info()
+    log.info("learner on %s (pid %s)%s", info["device"], info["pid"],
+             f", restored from {info['restored_from']}" if info.get("restored_from") else "")
+    writer = SummaryWriter(str(run_dir / "tb"))
+    evaluator = Evaluator(cfg)
+    eval_policy = QPolicy(cfg.learner.network, cfg.learner.network_kwargs, obs_shape[0], epsilon=0.0,
+                          torch_threads=None)
+    stop = _Stop()
+    total = cfg.run.total_env_steps
+    epsilon = lambda: linear_schedule(cfg.exploration.epsilon_start, cfg.exploration.epsilon_end,
+                                      cfg.exploration.decay_env_steps, counters["env_steps"])
+    last = {"weights": counters["updates"], "eval": counters["env_steps"], "ckpt": counters["env_steps"]}
+    recent_returns: list[float] = []
+    latest_eval: dict[str, float] = {}
+    metrics: dict[str, float] = {}
+    started = time.monotonic()
+    session_steps = 0
+    bar = tqdm(total=total, initial=min(counters["env_steps"], total), unit="step", desc="training",
+               disable=not progress, dynamic_ncols=True)
+
+    def publish_weights():
+        weights = learner.get_weights()
+        sampler.set_weights({"weights": weights, "epsilon": epsilon()})
+        return weights
+
+    def checkpoint(name: str) -> Path:
+        counters["train_seconds"] += time.monotonic() - checkpoint.mark
+        checkpoint.mark = time.monotonic()
+        return save_checkpoint(ckpt_dir / name, learner_state=learner.state_dict(), model=model,
+                               config=cfg.model_dump(), counters=dict(counters))
+    checkpoint.mark = time.monotonic()
+
+    def run_eval(weights):
+        eval_policy.set_weights({"weights": weights, "epsilon": 0.0})
+        result = evaluator(eval_policy)
+        for key, value in result.items():
+            writer.add_scalar(key, value, counters["env_steps"])
+        if result["eval/burned_fraction_dqn"] < counters["best_eval_burned"]:
+            counters["best_eval_burned"] = result["eval/burned_fraction_dqn"]
+            checkpoint("best.pt")
+        return result
+
+    weights = publish_weights()
+    try:
+        while counters["env_steps"] < total and not stop:
+            fragment = sampler.next_fragment()
+            learner.add_fragment(fragment)
+            counters["env_steps"] += fragment.num_steps
+            counters["fragments"] += 1
+            session_steps += fragment.num_steps
+            step = counters["env_steps"]
+            for episode in fragment.episodes:
+                counters["episodes"] += 1
+                recent_returns = (recent_returns + [episode.return_])[-50:]
+                writer.add_scalar("episode/return", episode.return_, step)
+                for key in ("burned_fraction", "baseline_burned_fraction", "relative_reduction"):
+                    if key in episode.info:
+                        writer.add_scalar(f"episode/{key}", episode.info[key], step)
+            owed = int(cfg.learner.replay_ratio * max(step - cfg.learner.learning_starts, 0)) - counters["updates"]
+            if owed > 0:
+                t0 = time.perf_counter()
+                result = learner.train(owed)
+                if result is not None:
+                    counters["updates"] = int(result["updates"])
+                    metrics = result
+                    for key in ("loss", "q_mean", "td_error", "grad_norm", "replay_size", "beta"):
+                        writer.add_scalar(f"learner/{key}", result[key], step)
+                    writer.add_scalar("learner/updates_per_s", owed / max(time.perf_counter() - t0, 1e-9), step)
+            if counters["updates"] - last["weights"] >= cfg.learner.weights_every:
+                weights = publish_weights()
+                last["weights"] = counters["updates"]
+            elapsed = time.monotonic() - started
+            writer.add_scalar("rollout/env_steps_per_s", session_steps / elapsed, step)
+            writer.add_scalar("explore/epsilon", epsilon(), step)
+            faults = sampler.stats()
+            for key in ("hangs", "crashes", "env_errors", "restarts", "replacements", "recycled", "lost_steps",
+                        "lost_fragments"):
+                if key in faults:
+                    writer.add_scalar(f"faults/{key}", faults[key], step)
+            writer.add_scalar("faults/learner_restarts", learner.restarts, step)
+            if step - last["eval"] >= cfg.run.eval_every_env_steps:
+                latest_eval = run_eval(weights)
+                last["eval"] = step
+            if step - last["ckpt"] >= cfg.run.checkpoint_every_env_steps:
+                checkpoint("latest.pt")
+                if cfg.run.keep_step_checkpoints:
+                    checkpoint(f"step_{step}.pt")
+                last["ckpt"] = step
+            bar.update(min(fragment.num_steps, total - bar.n))
+            bar.set_postfix(frag_s=f"{counters['fragments'] / max(elapsed, 1e-9):.1f}", eps=f"{epsilon():.2f}",
+                            loss=f"{metrics.get('loss', math.nan):.3g}",
+                            faults=int(sum(faults.get(k, 0) for k in ("hangs", "crashes", "env_errors"))))
+        if not stop:
+            latest_eval = run_eval(learner.get_weights())
+    finally:
+        bar.close()
+        final = checkpoint("latest.pt")
+        faults = sampler.stats()
+        sampler.close()
+        writer.close()
+        stop.restore()
+        if started_ray:
+            import ray
+
+            ray.shutdown()
+    elapsed = time.monotonic() - started
+    summary = {
+        "run_dir": str(run_dir), "stopped_by": stop.reason, "env_steps": counters["env_steps"],
+        "fragments": counters["fragments"], "updates": counters["updates"], "episodes": counters["episodes"],
+        "seconds": elapsed, "env_steps_per_s": session_steps / max(elapsed, 1e-9),
+        "mean_return_last_50": float(np.mean(recent_returns)) if recent_returns else math.nan,
+        "learner_device": info["device"], "learner_restarts": learner.restarts,
+        "faults": {k: faults[k] for k in ("hangs", "crashes", "env_errors", "restarts", "replacements", "recycled",
+                                          "lost_fragments", "lost_steps") if k in faults},
+        "eval": latest_eval, "checkpoint": str(final),
+    }
+    return summary
+
+
+def format_summary(summary: dict[str, Any]) -> str:
+    """The end-of-run table."""
+    rows = [("run folder", summary["run_dir"]), ("stopped by", summary["stopped_by"] or "step budget"),
+            ("env steps", f"{summary['env_steps']:,}"), ("fragments", f"{summary['fragments']:,}"),
+            ("updates", f"{summary['updates']:,}"), ("episodes", f"{summary['episodes']:,}"),
+            ("wall time", f"{summary['seconds']:.0f} s"), ("env steps/s", f"{summary['env_steps_per_s']:.1f}"),
+            ("mean return (last 50)", f"{summary['mean_return_last_50']:.4f}"),
+            ("learner", f"{summary['learner_device']}, {summary['learner_restarts']} restart(s)")]
+    rows += [(f"faults: {k}", str(v)) for k, v in summary["faults"].items()]
+    rows += [(k, f"{v:.4f}") for k, v in summary["eval"].items()]
+    rows.append(("checkpoint", summary["checkpoint"]))
+    width = max(len(k) for k, _ in rows)
+    return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
+
+
+def config_from_checkpoint(path: str | Path) -> Config:
+    """The resolved config a checkpoint was trained with."""
+    return config_from_dict(load_checkpoint(path)["config"], str(path))

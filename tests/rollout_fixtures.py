@@ -1,0 +1,98 @@
+"""Toy envs, policies and a private Ray instance for the rollout tests.
+
+Kept out of ``conftest.py`` so other layers' fixtures don't collide; test modules import the
+``ray_local`` fixture from here.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import ray
+
+
+class PlainCounterEnv(gym.Env):
+    """Deterministic toy env without action masks (see `CounterEnv`).
+
+    obs = [t in episode, last action, seed-derived offset, total steps of this instance];
+    reward = action; terminates after ``length`` steps, truncates at ``truncate_at`` if set.
+    ``fail=True`` raises in construction.
+    """
+
+    metadata: dict = {}
+
+    def __init__(self, n_actions: int = 4, length: int = 5, truncate_at: int | None = None, fail: bool = False):
+        if fail:
+            raise ValueError("CounterEnv(fail=True): deterministic construction failure")
+        self.observation_space = gym.spaces.Box(-1e9, 1e9, (4,), np.float32)
+        self.action_space = gym.spaces.Discrete(n_actions)
+        self.n_actions, self.length, self.truncate_at = n_actions, length, truncate_at
+        self._t, self._total, self._offset = 0, 0, 0.0
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self._t = 0
+        self._offset = float(self.np_random.integers(100))
+        return self._obs(0), {"offset": self._offset, "phase": "reset"}
+
+    def _obs(self, action):
+        return np.array([self._t, action, self._offset, self._total], np.float32)
+
+    def step(self, action):
+        self._t += 1
+        self._total += 1
+        terminated = self._t >= self.length
+        truncated = self.truncate_at is not None and self._t >= self.truncate_at and not terminated
+        return self._obs(int(action)), float(action), terminated, truncated, {"t": self._t, "vec": np.arange(2) + self._t}
+
+
+class CounterEnv(PlainCounterEnv):
+    """`PlainCounterEnv` whose ``action_masks()`` forbids action ``t % n_actions``."""
+
+    def action_masks(self):
+        mask = np.ones(self.n_actions, bool)
+        mask[self._t % self.n_actions] = False
+        return mask
+
+
+def counter_env(**kwargs) -> CounterEnv:
+    return CounterEnv(**kwargs)
+
+
+class ConstantPolicy:
+    """Always plays the action given as weights (``default`` before any ``set_weights``)."""
+
+    def __init__(self, default: int = 0):
+        self.action = default
+
+    def __call__(self, obs_batch, masks, rng):
+        return np.full(len(obs_batch), self.action, dtype=np.int64)
+
+    def set_weights(self, weights):
+        self.action = int(weights)
+
+
+@pytest.fixture(scope="session")
+def ray_local():
+    """A private local Ray instance (never attaches to another cluster on this machine).
+
+    Each test module imports this fixture, which makes one session fixture per module: the
+    first one starts Ray, the others reuse it.
+    """
+    if ray.is_initialized():
+        yield
+        return
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")  # no token written to ~/.ray for a local test instance
+    # Workers unpickle the toy envs by reference: they must import `tests.rollout_fixtures`.
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))
+    temp_dir = tempfile.mkdtemp(prefix="rfb_", dir="/tmp")
+    ray.init(address="local", num_cpus=2, include_dashboard=False, _temp_dir=temp_dir, log_to_driver=False)
+    yield
+    ray.shutdown()
+    shutil.rmtree(temp_dir, ignore_errors=True)

@@ -1,0 +1,74 @@
+"""EnvRunner: fragment layout, autoreset inside the runner, masks, episode stats, weights, heartbeat."""
+
+import time
+
+import numpy as np
+import pytest
+import ray
+
+from firebreak.rollout import FaultyEnvFactory, Fragment, RandomPolicy, create_runner
+from tests.rollout_fixtures import ConstantPolicy, PlainCounterEnv, counter_env, ray_local  # noqa: F401
+
+pytestmark = [pytest.mark.timeout(60), pytest.mark.usefixtures("ray_local")]
+
+
+def test_fragment_transitions_and_autoreset():
+    runner = create_runner(counter_env, RandomPolicy(4), envs_per_runner=2, fragment_length=12, seed=7, num_cpus=0.5)
+    try:
+        first, second = ray.get([runner.sample.remote(None) for _ in range(2)])
+    finally:
+        ray.kill(runner)
+    assert isinstance(first, Fragment)
+    assert first.obs.shape == (2, 12, 4) and first.next_obs.shape == (2, 12, 4)
+    assert first.actions.shape == first.rewards.shape == first.terminated.shape == (2, 12)
+    assert first.num_steps == 24 and first.env_seconds > 0 and first.sample_seconds >= first.env_seconds
+    for frag in (first, second):
+        # the policy respected the masks the env gave before each step: action != t % 4
+        assert np.all(frag.actions != frag.obs[..., 0] % 4)
+        np.testing.assert_array_equal(frag.next_obs[..., 1], frag.actions)
+        np.testing.assert_array_equal(frag.rewards, frag.actions)
+        done = frag.terminated | frag.truncated
+        # episodes of length 5: the final obs is the true one (t == 5), never the reset obs
+        assert np.all(frag.next_obs[..., 0][done] == 5)
+        np.testing.assert_array_equal(done, frag.next_obs[..., 0] == 5)
+        # after a done, the next obs is a reset (t == 0); otherwise it continues
+        np.testing.assert_array_equal(frag.obs[:, 1:][done[:, :-1]][:, 0], 0)
+        np.testing.assert_array_equal(frag.obs[:, 1:][~done[:, :-1]], frag.next_obs[:, :-1][~done[:, :-1]])
+        # next mask forbids (t % 4) of the next obs (the final obs for finished episodes)
+        forbidden = np.argmin(frag.next_masks, axis=-1)
+        np.testing.assert_array_equal(forbidden, frag.next_obs[..., 0] % 4)
+    # fragments continue where the previous one stopped
+    np.testing.assert_array_equal(second.obs[:, 0, 3], first.next_obs[:, -1, 3])
+    episodes = first.episodes + second.episodes
+    assert len(episodes) == int(first.terminated.sum() + second.terminated.sum())
+    ep = first.episodes[0]
+    assert ep.length == 5 and ep.terminated and ep.info == {"t": 5}  # the array item "vec" is not a scalar
+    assert ep.return_ == pytest.approx(first.rewards[ep.env_index, ep.step - 4 : ep.step + 1].sum())
+
+
+def test_no_masks_and_weights_reach_the_policy():
+    plain = FaultyEnvFactory(PlainCounterEnv, {"p_slow": 0.0})  # a wrapper must not invent masks
+    runner = create_runner(plain, ConstantPolicy(1), envs_per_runner=1, fragment_length=4, seed=0, num_cpus=0.5)
+    try:
+        before = ray.get(runner.sample.remote(None))
+        after = ray.get(runner.sample.remote(ray.put(3)))
+        kept = ray.get(runner.sample.remote(None))
+    finally:
+        ray.kill(runner)
+    assert before.next_masks is None
+    assert np.all(before.actions == 1) and np.all(after.actions == 3) and np.all(kept.actions == 3)
+
+
+def test_heartbeat_answers_during_a_long_sample(tmp_path):
+    slow = FaultyEnvFactory(counter_env, {"p_slow": 1.0, "slow_s": 0.1})
+    runner = create_runner(slow, RandomPolicy(4), envs_per_runner=1, fragment_length=20, seed=0, num_cpus=0.5)
+    try:
+        ray.get(runner.__ray_ready__.remote())
+        ref = runner.sample.remote(None)
+        time.sleep(1.0)
+        beat = ray.get(runner.heartbeat.remote(), timeout=1.0)
+        assert not ray.wait([ref], timeout=0)[0]
+        assert 3 <= beat["steps"] < 20 and beat["call_seconds"] > 0.5 and beat["rss_bytes"] > 10e6
+        assert ray.get(ref).num_steps == 20
+    finally:
+        ray.kill(runner)

@@ -1,0 +1,148 @@
+"""Supervisor: every fault kind is detected, recovered and counted exactly; nothing lost leaks in."""
+
+import logging
+import time
+
+import numpy as np
+import pytest
+
+from firebreak.rollout import FaultyEnvFactory, RandomPolicy, RolloutError, RunnerSpec, Supervisor, read_injections
+from tests.rollout_fixtures import ConstantPolicy, counter_env, ray_local  # noqa: F401
+
+pytestmark = [pytest.mark.timeout(90), pytest.mark.usefixtures("ray_local")]
+
+LENGTH = 10  # fragment length
+DEADLINE = 1.5  # seconds
+# Ray needs up to ~2 s to report a dead process; a crash still unreported at the deadline is
+# (correctly) handled as a hang, so crash tests use a longer deadline to count them as crashes.
+CRASH_DEADLINE = 6.0
+COUNTER_OF = {
+    "exit": "crashes",
+    "sigkill": "crashes",
+    "sigsegv": "crashes",
+    "hang": "hangs",
+    "busy_hang": "hangs",
+    "raise": "env_errors",
+}
+
+
+def _spec(factory, policy=None, **kwargs):
+    return RunnerSpec(factory, policy or RandomPolicy(4), envs_per_runner=1, fragment_length=LENGTH, num_cpus=0.5, **kwargs)
+
+
+def _check_no_lost_steps(fragments, injections):
+    """A fault at step k of an env in process P loses P's whole fragment k // LENGTH: no delivered
+    fragment from P may contain a step of it (obs[3] counts the env instance's steps)."""
+    for inj in injections:
+        first_lost = (inj.step // LENGTH) * LENGTH
+        for frag in fragments:
+            if frag.pid == inj.pid:
+                assert frag.next_obs[..., 3].max() <= first_lost
+    for frag in fragments:
+        assert frag.num_steps == LENGTH
+        steps = frag.next_obs[0, :, 3]
+        np.testing.assert_array_equal(steps, steps[0] + np.arange(LENGTH))  # whole, consecutive
+
+
+@pytest.mark.parametrize("kind", list(COUNTER_OF))
+def test_each_fault_kind_is_recovered_and_counted(tmp_path, kind, caplog):
+    log_dir = str(tmp_path)
+    factory = FaultyEnvFactory(counter_env, {"schedule": [(13, kind), (35, kind)], "log_dir": log_dir})
+    fragments = []
+    with caplog.at_level(logging.ERROR, logger="firebreak.rollout.supervisor"):
+        deadline = CRASH_DEADLINE if COUNTER_OF[kind] == "crashes" else DEADLINE
+        with Supervisor(_spec(factory), 1, sample_timeout_s=deadline, restart_timeout_s=30) as sup:
+            while len(fragments) < 6:
+                fragments.append(sup.next_fragment(timeout=60))
+            stats = sup.stats()
+    injections = read_injections(log_dir)
+    assert [i.kind for i in injections] == [kind, kind]
+    counter = COUNTER_OF[kind]
+    assert stats[counter] == 2
+    assert sum(stats[c] for c in set(COUNTER_OF.values())) == 2  # nothing else counted
+    assert stats["lost_fragments"] == 2 and stats["lost_steps"] == 2 * LENGTH
+    assert stats["restarts"] == 2 and stats["replacements"] == 0
+    assert stats["fragments"] == 6 and stats["env_steps"] == 6 * LENGTH
+    assert 0 < stats["restart_latency_mean_s"] <= stats["restart_latency_max_s"] < 30
+    _check_no_lost_steps(fragments, injections)
+    fault_lines = [r for r in caplog.records if "lost" in r.getMessage()]
+    assert len(fault_lines) == 2
+    if kind == "raise":
+        assert "InjectedFault" in fault_lines[0].getMessage()  # the env's traceback is logged
+    if counter == "hangs":
+        # detection latency: from the fault to the log line, at most the deadline + 2 s
+        for inj, record in zip(injections, fault_lines):
+            assert record.created - inj.time <= DEADLINE + 2.0
+
+
+def test_slow_steps_under_the_deadline_are_not_hangs(tmp_path):
+    factory = FaultyEnvFactory(counter_env, {"schedule": [(3, "slow"), (12, "slow")], "slow_s": 0.6, "log_dir": str(tmp_path)})
+    with Supervisor(_spec(factory), 1, sample_timeout_s=DEADLINE) as sup:
+        fragments = [sup.next_fragment(timeout=30) for _ in range(3)]
+        stats = sup.stats()
+    assert len(read_injections(str(tmp_path))) == 2
+    assert stats["hangs"] == stats["lost_fragments"] == stats["restarts"] == 0
+    assert max(f.sample_seconds for f in fragments) >= 0.6
+
+
+def test_restart_budget_exhausted_gives_a_fresh_actor_with_current_weights(tmp_path):
+    factory = FaultyEnvFactory(counter_env, {"schedule": [(5, "sigkill"), (25, "sigkill")], "log_dir": str(tmp_path)})
+    with Supervisor(_spec(factory, ConstantPolicy(0), max_restarts=1), 1, sample_timeout_s=5) as sup:
+        sup.set_weights(2)
+        fragments = [sup.next_fragment(timeout=60) for _ in range(4)]
+        stats = sup.stats()
+    assert stats["crashes"] == 2 and stats["restarts"] == 1 and stats["replacements"] == 1
+    assert stats["lost_fragments"] == 2
+    assert len({f.pid for f in fragments}) >= 2
+    assert all(np.all(f.actions == 2) for f in fragments)  # restarted and fresh actors got the weights
+
+
+def test_deterministic_construction_failure_raises_quickly():
+    spec = _spec(lambda: counter_env(fail=True))
+    start = time.monotonic()
+    with Supervisor(spec, 1, sample_timeout_s=DEADLINE, max_consecutive_failures=3) as sup:
+        with pytest.raises(RolloutError, match="deterministic construction failure") as info:
+            sup.next_fragment(timeout=60)
+        assert sup.stats()["env_errors"] == 3 and sup.stats()["fragments"] == 0
+    assert "failed 3 times in a row" in str(info.value)
+    assert time.monotonic() - start < 30
+
+
+def test_deterministic_env_error_in_sample_raises(tmp_path):
+    factory = FaultyEnvFactory(counter_env, {"p_raise": 0.5, "seed": 1})
+    with Supervisor(_spec(factory), 1, sample_timeout_s=DEADLINE, max_consecutive_failures=3) as sup:
+        with pytest.raises(RolloutError, match="InjectedFault"):
+            for _ in range(20):
+                sup.next_fragment(timeout=60)
+        assert sup.stats()["env_errors"] >= 3
+
+
+def test_memory_limit_recycles_runners_and_derived_deadline_and_per_runner_policy():
+    spec = RunnerSpec(counter_env, policy_for_runner=lambda i: ConstantPolicy(i + 1), envs_per_runner=2, fragment_length=LENGTH, num_cpus=0.5)
+    with Supervisor(spec, 2, memory_limit_bytes=1, min_timeout_s=3.0, first_timeout_s=30) as sup:
+        fragments = [sup.next_fragment(timeout=60) for _ in range(4)]
+        sup.set_weights(7)
+        later = [sup.next_fragment(timeout=60) for _ in range(4)]
+        stats = sup.stats()
+    assert stats["recycled"] == stats["fragments"] == 8 and stats["restarts"] == 8
+    assert all(np.all(f.actions == 7) for f in later[2:])  # recycled runners get the current weights
+    assert stats["lost_fragments"] == 0 and stats["hangs"] == 0
+    assert {f.runner_index for f in fragments} == {0, 1}
+    assert all(np.all(f.actions == f.runner_index + 1) for f in fragments)
+    assert stats["sample_timeout_s"] == 3.0  # derived: max(min_timeout_s, k * p95) once 5 fragments are seen
+
+
+def test_stall_detection_kills_a_stuck_runner_before_its_deadline_but_spares_a_slow_one(tmp_path, caplog):
+    log_dir = str(tmp_path)
+    # slow: 1.2 s steps in a row (progressing); then a hang; deadline 20 s, stall limit 2 s
+    schedule = [(2, "slow"), (3, "slow"), (4, "slow"), (15, "hang")]
+    factory = FaultyEnvFactory(counter_env, {"schedule": schedule, "slow_s": 1.2, "log_dir": log_dir})
+    with caplog.at_level(logging.ERROR, logger="firebreak.rollout.supervisor"):
+        with Supervisor(_spec(factory), 1, sample_timeout_s=20, stall_timeout_s=2.0) as sup:
+            fragments = [sup.next_fragment(timeout=60) for _ in range(3)]
+            stats = sup.stats()
+    assert fragments[0].sample_seconds > 3.5  # the slow fragment was not killed
+    assert stats["hangs"] == 1 and stats["lost_fragments"] == 1
+    hang = read_injections(log_dir)[-1]
+    [record] = [r for r in caplog.records if "no env step" in r.getMessage()]
+    assert record.created - hang.time <= 2.0 * 2 + 1.0  # far below the 20 s deadline

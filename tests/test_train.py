@@ -1,0 +1,175 @@
+"""The training app end to end on a private Ray instance: smoke, resume, SIGTERM, chaos, checkpoints, config."""
+
+import math
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import ray
+import torch
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from firebreak.config import ConfigError, load_config
+from firebreak.dqn.checkpoint import CheckpointError, build_policy_network, load_checkpoint, save_checkpoint
+from firebreak.rollout import read_injections
+from firebreak.rollout.learner import create_learner
+from firebreak.train import dqn_config, train
+from tests.rollout_fixtures import ray_local  # noqa: F401
+
+CONFIGS = Path(__file__).parents[1] / "ray_configs"
+
+
+def _cfg(name: str, tmp_path: Path, *overrides: str):
+    return load_config(CONFIGS / f"{name}.yaml", [f"run.out_dir={tmp_path}", *overrides])
+
+
+def _scalars(run_dir: Path) -> dict[str, list[float]]:
+    events = EventAccumulator(str(run_dir / "tb"))
+    events.Reload()
+    return {tag: [e.value for e in events.Scalars(tag)] for tag in events.Tags()["scalars"]}
+
+
+@pytest.fixture(scope="module")
+def smoke_run(ray_local, tmp_path_factory):  # noqa: F811
+    out = tmp_path_factory.mktemp("runs")
+    summary = train(_cfg("smoke", out), progress=False)
+    return out, summary
+
+
+@pytest.mark.timeout(300)
+def test_smoke_training_learns_and_writes_its_run(smoke_run):
+    out, summary = smoke_run
+    run_dir = Path(summary["run_dir"])
+    assert summary["env_steps"] >= 640 and summary["updates"] > 50 and summary["episodes"] > 0
+    scalars = _scalars(run_dir)
+    loss = scalars["learner/loss"]
+    assert all(math.isfinite(v) for v in loss)
+    for tag in ("rollout/env_steps_per_s", "episode/return", "episode/burned_fraction", "learner/q_mean",
+                "explore/epsilon", "faults/hangs", "eval/ratio_vs_random", "eval/reduction_dpv"):
+        assert tag in scalars, tag
+    assert scalars["explore/epsilon"][-1] < scalars["explore/epsilon"][0]
+    for name in ("latest.pt", "best.pt", "step_320.pt"):
+        payload = load_checkpoint(run_dir / "checkpoints" / name)
+        assert payload["model"]["kind"] == "basic" and payload["config"]["run"]["name"] == "smoke"
+    network = build_policy_network(load_checkpoint(run_dir / "checkpoints" / "latest.pt"))
+    q = network(torch.zeros(1, *load_checkpoint(run_dir / "checkpoints" / "latest.pt")["model"]["obs_shape"]))
+    assert q.shape == (1, 24 * 24)
+    assert (run_dir / "config.yaml").is_file()
+
+
+@pytest.mark.timeout(300)
+def test_resume_continues_the_counters(smoke_run):
+    out, first = smoke_run
+    before = load_checkpoint(Path(first["run_dir"]) / "checkpoints" / "latest.pt")
+    cfg = _cfg("smoke", out, "run.total_env_steps=960")
+    summary = train(cfg, resume="latest", progress=False)
+    after = load_checkpoint(Path(summary["run_dir"]) / "checkpoints" / "latest.pt")
+    assert int(before["counters"]["env_steps"]) == first["env_steps"]
+    assert summary["env_steps"] >= 960 and summary["env_steps"] - first["env_steps"] <= 960 - 640 + 32
+    assert int(after["learner"]["dqn"]["num_updates"]) > int(before["learner"]["dqn"]["num_updates"])
+    # The optimizer state carried over: Adam's step count keeps growing from the checkpoint's.
+    steps = lambda p: max(int(s["step"]) for s in p["learner"]["dqn"]["optimizer"]["state"].values())
+    assert steps(after) > steps(before)
+
+
+@pytest.mark.timeout(300)
+def test_sigterm_ends_with_a_loadable_checkpoint(ray_local, tmp_path):  # noqa: F811
+    cfg = _cfg("smoke", tmp_path, "run.total_env_steps=100000", "run.name=sigterm")
+    previous = signal.getsignal(signal.SIGTERM)
+    timer = threading.Timer(25.0, os.kill, (os.getpid(), signal.SIGTERM))
+    timer.start()
+    try:
+        summary = train(cfg, progress=False)
+    finally:
+        timer.cancel()
+    assert summary["stopped_by"] == "SIGTERM" and 0 < summary["env_steps"] < 100000
+    payload = load_checkpoint(Path(summary["run_dir"]) / "checkpoints" / "latest.pt")
+    assert int(payload["counters"]["env_steps"]) == summary["env_steps"]
+    assert signal.getsignal(signal.SIGTERM) is previous, "the previous handler is restored"
+
+
+@pytest.mark.timeout(420)
+def test_chaos_run_finishes_with_every_fault_counted(ray_local, tmp_path):  # noqa: F811
+    cfg = _cfg("chaos", tmp_path, "run.total_env_steps=640")
+    summary = train(cfg, progress=False)
+    faults = summary["faults"]
+    injected = read_injections(str(Path(summary["run_dir"]) / "faults"))
+    fatal = [i for i in injected if i.kind != "slow"]
+    assert summary["env_steps"] >= 640 and len(fatal) > 0
+    counted = faults["hangs"] + faults["crashes"] + faults["env_errors"]
+    # Every counted fault lost exactly its own fragment, nothing more and nothing made up.
+    assert faults["lost_fragments"] == counted and faults["lost_steps"] == 16 * counted
+    # Every injection is counted, except at most one per runner in the calls still in flight when
+    # the run reached its step budget (the driver stops waiting for them). A crash that Ray had
+    # not reported by the deadline is counted as a hang, so crashes and hangs are compared together.
+    runners = cfg.rollout.runners
+    raises = sum(i.kind == "raise" for i in fatal)
+    assert counted <= len(fatal) <= counted + runners
+    assert faults["env_errors"] <= raises <= faults["env_errors"] + runners
+    assert faults["crashes"] + faults["hangs"] <= len(fatal) - raises <= faults["crashes"] + faults["hangs"] + runners
+
+
+@pytest.mark.timeout(120)
+def test_a_restarted_learner_reloads_the_latest_checkpoint(ray_local, tmp_path):  # noqa: F811
+    cfg = _cfg("smoke", tmp_path)
+    config = dqn_config(cfg)
+    path = tmp_path / "latest.pt"
+    learner = create_learner(config, (17, 24, 24), str(path), 0, num_gpus="auto", max_restarts=2)
+    state = ray.get(learner.state_dict.remote())
+    state["dqn"]["num_updates"] = torch.tensor(123)
+    save_checkpoint(path, learner_state=state, model={}, config={}, counters={})
+    old_pid = ray.get(learner.info.remote())["pid"]
+    ray.kill(learner, no_restart=False)
+    info = None
+    for _ in range(60):  # ray.kill is asynchronous: wait for the new incarnation's pid
+        try:
+            info = ray.get(learner.info.remote(), timeout=10)
+            if info["pid"] != old_pid:
+                break
+        except (ray.exceptions.RayActorError, ray.exceptions.GetTimeoutError):
+            continue
+        time.sleep(0.5)
+    assert info["pid"] != old_pid and info["restored_from"] == str(path) and info["updates"] == 123
+    assert info["device"] == "cpu"  # no GPU in this cluster: num_gpus 'auto' -> 0
+    ray.kill(learner)
+
+
+def test_bad_checkpoints_are_refused_clearly(tmp_path):
+    with pytest.raises(CheckpointError, match="no such checkpoint"):
+        load_checkpoint(tmp_path / "missing.pt")
+    (tmp_path / "garbage.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(CheckpointError, match=r"garbage\.pt: not a readable firebreak checkpoint"):
+        load_checkpoint(tmp_path / "garbage.pt")
+    torch.save({"state_dict": {"w": torch.zeros(2)}}, tmp_path / "foreign.pt")
+    with pytest.raises(CheckpointError, match=r"foreign\.pt: not a firebreak DQN checkpoint"):
+        load_checkpoint(tmp_path / "foreign.pt")
+    # A pickle that would run code is refused by weights_only loading, not executed.
+    torch.save({"format": "firebreak-dqn", "x": np.random.default_rng(0)}, tmp_path / "pickled.pt")
+    with pytest.raises(CheckpointError, match="not a readable"):
+        load_checkpoint(tmp_path / "pickled.pt")
+
+
+@pytest.mark.parametrize(
+    "overrides,message",
+    [
+        (["learner.lrr=0.1"], r"learner\.lrr: unknown key \(value 0\.1\); allowed keys here: network, "),
+        (["rollout.runners=two"], r"rollout\.runners: Input should be a valid integer.*'two'"),
+        (["env.budget=1.5"], r"env\.budget: Input should be less than 1 \(got 1\.5\)"),
+        (["learner.network=transformer"], r"learner\.network: Input should be 'basic', 'residual' or 'dueling'"),
+        (["exploration.epsilon_end=0.9", "exploration.epsilon_start=0.5"], r"epsilon_end must not exceed"),
+        (["learner"], r"expected section\.key=value"),
+    ],
+)
+def test_bad_configs_name_the_key_the_value_and_what_is_allowed(overrides, message):
+    with pytest.raises(ConfigError, match=message):
+        load_config(CONFIGS / "smoke.yaml", overrides)
+
+
+def test_every_shipped_config_is_valid():
+    for path in CONFIGS.glob("*.yaml"):
+        if path.name != "rllib_dqn.yaml":  # RLlib's own schema, tested in test_rllib.py
+            load_config(path)
