@@ -280,8 +280,10 @@ def build_rllib_dqn(config: dict) -> DQNConfig:
 
 
 def _scalars(result: dict, env_steps: int, seconds: float) -> dict[str, float]:
-    """The `TB_TAGS` scalars of one ``Algorithm.train()`` result. Tags RLlib has no value for
-    this iteration (no finished episode, learning not started) are left out, not filled in."""
+    """The `TB_TAGS` scalars after one ``Algorithm.train()``: env steps/s since training started
+    (as firebreak's trainer logs it), RLlib's means over the last 100 finished episodes (firebreak
+    logs each episode) and the iteration's mean loss. Tags RLlib has no value for yet (no finished
+    episode, learning not started) are left out, not filled in."""
     runners = result.get("env_runners", {})
     learner = result.get("learners", {}).get("default_policy", {})
     values = {
@@ -336,13 +338,10 @@ def train_rllib(config: dict, run_dir: str | os.PathLike, *, iterations: int | N
     try:
         while (iterations is None or iteration < iterations) and (
                 time_budget_s is None or time.perf_counter() - started < time_budget_s):
-            tick = time.perf_counter()
             result = algorithm.train()
-            seconds = time.perf_counter() - tick
             iteration += 1
-            total = int(result["env_runners"]["num_env_steps_sampled_lifetime"])
-            scalars = _scalars(result, total - env_steps, seconds)
-            env_steps = total
+            env_steps = int(result["env_runners"]["num_env_steps_sampled_lifetime"])
+            scalars = _scalars(result, env_steps, time.perf_counter() - started)
             for tag, value in scalars.items():
                 writer.add_scalar(tag, value, env_steps)
             history.append(scalars)
