@@ -3,7 +3,7 @@
 Contract
 --------
 * ``import firebreak.rllib`` registers the env with ``ray.tune.register_env`` as
-  ``"firebreak-fuelbreak"`` (`ENV_NAME`). Its ``env_config`` is the ``env:`` section of the yaml
+  ``"firebreak-fuelbreak"`` (`ENV_NAME`; `register` repeats it for a later Ray instance). Its ``env_config`` is the ``env:`` section of the yaml
   config: ``landscapes``, ``budget`` (share of cells, 0-1), ``n_scenarios`` (fires per episode),
   ``invalid_action``. The registered env is `FuelBreakEnv` wrapped in `RLlibObservation`.
 * Observations for RLlib: ``Dict(observations=Box(H, W, C), action_mask=Box(H * W))``. RLlib's CNN
@@ -202,7 +202,14 @@ def make_env(env_config: dict) -> RLlibObservation:
                                          invalid_action=env["invalid_action"]))
 
 
-register_env(ENV_NAME, make_env)
+def register() -> None:
+    """Register `make_env` as `ENV_NAME` with Tune's registry. Done at import; call it again after
+    starting another Ray instance in the same process: the registry copies its entries into a
+    Ray instance only once, at the first ``ray.init``."""
+    register_env(ENV_NAME, make_env)
+
+
+register()
 
 
 # --- module --------------------------------------------------------------------------------
@@ -331,6 +338,7 @@ def train_rllib(config: dict, run_dir: str | os.PathLike, *, iterations: int | N
     if iterations is None and time_budget_s is None:
         raise ValueError("train_rllib: give run.iterations or run.time_budget_s, or it never stops")
     run_dir = Path(run_dir)
+    register()  # this process may have started Ray more than once (tests, benchmarks)
     algorithm = build_rllib_dqn(config).build_algo()
     writer = SummaryWriter(str(run_dir / "tb"))
     history, env_steps, checkpoint, iteration = [], 0, None, 0

@@ -1,18 +1,17 @@
 """firebreak.rllib: RLlib's DQN trains on FuelBreakEnv, masks invalid cells, logs our TensorBoard tags,
 checkpoints, and rejects unknown config keys."""
 
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import pytest
-import ray
 import torch
 from ray.rllib.core.columns import Columns
 
 from firebreak.env import FuelBreakEnv
 from firebreak.rllib import TB_TAGS, build_rllib_dqn, load_config, load_module, make_env, resolve_config, \
     rllib_policy, train_rllib
+from tests.rollout_fixtures import ray_local  # noqa: F401  (a private local Ray instance)
 
 # Small enough for ~1 minute on 2 shared cores: 16 x 16 synthetic tiles (13 breaks per episode), 2 fires.
 TINY = {
@@ -22,18 +21,6 @@ TINY = {
               "conv_filters": [[4, 3, 1]], "head_hiddens": [32]},
     "run": {"iterations": 2, "checkpoint_every": 1},
 }
-
-
-@pytest.fixture(scope="module")
-def private_ray():
-    """A private local Ray instance (never a bare ray.init(), which may attach to someone else's)."""
-    if ray.is_initialized():  # another test module's private instance
-        yield
-        return
-    ray.init(address="local", num_cpus=2, include_dashboard=False,
-             _temp_dir=tempfile.mkdtemp(prefix="rl_t_", dir="/tmp"))
-    yield
-    ray.shutdown()
 
 
 def test_unknown_config_key_fails_clearly(tmp_path):
@@ -73,7 +60,7 @@ def test_masked_module_never_picks_an_invalid_cell():
 
 
 @pytest.mark.timeout(300)
-def test_rllib_dqn_trains_two_iterations_and_logs_our_tags(private_ray, tmp_path):
+def test_rllib_dqn_trains_two_iterations_and_logs_our_tags(ray_local, tmp_path):  # noqa: F811
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     summary = train_rllib(TINY, tmp_path)
