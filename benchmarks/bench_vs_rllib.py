@@ -1,32 +1,38 @@
-"""Env steps/s of RLlib's EnvRunners on FuelBreakEnv, healthy, with a hung env and with crashes.
+"""Env steps/s on FuelBreakEnv: RLlib's EnvRunners vs firebreak's rollout engine, healthy, with one
+hung env and with crashes.
 
     python benchmarks/bench_vs_rllib.py [--landscapes sample:64:train] [--scenarios 16] [--runners 2]
-                                        [--seconds 75] [--crash-rate 0.01] [--hang-after 15]
+                                        [--seconds 75] [--crash-rate 0.01] [--hang-step 1500]
 
-One command, one run, one env config, ``--runners`` CPUs for the runners (one each). RLlib rows:
-its DQN (new API stack, `firebreak.rllib.build_rllib_dqn`) with epsilon fixed at 1 (uniformly
-random masked actions) and learning switched off, so ``Algorithm.train()`` is RLlib's sampling
-loop: each iteration one `synchronous_parallel_sample` round over the EnvRunners (``--fragment``
-steps each), the replay-buffer add and RLlib's fault handling (``restart_failed_env_runners=True``,
-``sample_timeout_s=--sample-timeout``). Its runners still run the tiny Q-network per step.
+One command, one run, one env config (`FuelBreakEnv`, random masked actions), ``--runners`` runner
+processes with one CPU each, fragments of ``--fragment`` steps, on both engines:
 
-Fault rows (the fault wrapper below; a fault is never replaced by made-up data, it is counted):
-* hang: the env of runner 1 sleeps forever in its first ``step()`` after ``--hang-after`` s of
-  measurement (the benchmark then creates a trigger file the wrapper checks). Reported: whether RLlib ever restarted it (restarts, healthy runners, whether
-  the hung process is still alive and asleep at the end) and steps/s after the hang.
-* crash: every ``step()`` of every runner exits its process (``os._exit(3)``) with probability
-  ``--crash-rate``, drawn from a generator seeded with the pid (a restarted runner draws anew).
+* RLlib: its DQN (new API stack, `firebreak.rllib.build_rllib_dqn`) with epsilon fixed at 1 and
+  learning switched off, so ``Algorithm.train()`` is RLlib's sampling loop: a
+  ``synchronous_parallel_sample`` round over the EnvRunners, the replay-buffer add and RLlib's fault
+  handling (``restart_failed_env_runners=True``, ``sample_timeout_s=--deadline``). Its runners still
+  run a tiny Q-network per step (one 4-channel conv, a linear head).
+* firebreak: `firebreak.rollout.Supervisor` over `EnvRunner` actors with `RandomPolicy`, fragment
+  deadline at least ``--deadline`` s (its default adaptive deadline otherwise, no stall detection),
+  up to 20 failures of one runner in a row before `RolloutError`.
 
-Each row runs ``--seconds`` of wall time after a warm-up iteration (actor start and numba JIT
-are not throughput) in its own private Ray instance (``address="local"``, ``num_cpus=--runners``,
-own temp folder), which `ray.shutdown()` stops with every process it started, the hung one too.
-Steps/s are listed per window of ``--window`` s so a stall shows. Timings depend on the load of
-this shared machine: compare rows of one run only.
+Faults come from `firebreak.rollout.faults.FaultInjector` (each logged before it fires, so counts are
+exact; a lost step is counted, never replaced by made-up data):
+* hang: the first env to reach its ``--hang-step``-th ``step()`` sleeps forever (once per row).
+  Reported: whether the engine ever got that runner back, and after how long (the first fragment
+  of the same runner from a new process), or that the process is still asleep at the end.
+* crash: every ``step()`` exits its process (``os._exit(3)``) with probability ``--crash-rate``.
+
+Each row runs ``--seconds`` of wall time after a warm-up batch (actor start and numba JIT are not
+throughput) in its own private Ray instance (``address="local"``, ``num_cpus=--runners``, own temp
+folder); `ray.shutdown()` stops it with every process it started, a hung one too. Steps/s are
+listed per ``--window`` s so a stall shows. The machine is shared: compare rows of one run only.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import platform
 import shutil
@@ -37,7 +43,6 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import gymnasium as gym
 import numpy as np
 import psutil
 
@@ -46,71 +51,42 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import ray  # noqa: E402
 from ray.tune.registry import register_env  # noqa: E402
 
-from firebreak.rllib import ENV_NAME, build_rllib_dqn, make_env  # noqa: E402
+from firebreak.env import FuelBreakEnv  # noqa: E402
+from firebreak.rllib import build_rllib_dqn, make_env, register  # noqa: E402
+from firebreak.rollout import FaultInjector, FaultyEnvFactory, RandomPolicy, RunnerSpec, Supervisor  # noqa: E402
+from firebreak.rollout.faults import read_injections  # noqa: E402
 
 FAULTY_ENV = "firebreak-fuelbreak-faulty"
 
 
-class Faults(gym.Wrapper):
-    """Hang (sleep forever) or exit the process in ``step()``, and log it first.
-
-    ``hang_file``: the first step after this file exists hangs (None: never). ``crash_rate``:
-    probability per step of ``os._exit(3)``. Each fault appends ``<kind> <pid> <unix time>`` to
-    ``log`` before it fires (``os.write`` on an append descriptor survives the exit), so the
-    counts are exact.
-    """
-
-    def __init__(self, env: gym.Env, log: str, hang_file: str | None = None, crash_rate: float = 0.0):
-        super().__init__(env)
-        self.log, self.hang_file, self.crash_rate = log, hang_file, crash_rate
-        self.rng = np.random.default_rng(os.getpid())
-
-    def _record(self, kind: str) -> None:
-        fd = os.open(self.log, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
-        os.write(fd, f"{kind} {os.getpid()} {time.time():.3f}\n".encode())
-        os.close(fd)
-
-    def step(self, action):
-        if self.hang_file is not None and os.path.exists(self.hang_file):
-            self._record("hang")
-            while True:
-                time.sleep(3600)
-        if self.crash_rate and self.rng.random() < self.crash_rate:
-            self._record("crash")
-            os._exit(3)
-        return self.env.step(action)
-
-
-def make_faulty_env(env_config) -> gym.Env:
-    """RLlib env creator: `firebreak.rllib.make_env` plus `Faults` in the remote runners
-    (``worker_index >= 1``); the hang only in runner 1."""
-    faults = env_config["faults"]
-    env = make_env({k: v for k, v in env_config.items() if k != "faults"})
-    if env_config.worker_index < 1:
-        return env
-    hang_file = faults["hang_file"] if env_config.worker_index == 1 else None
-    return Faults(env, faults["log"], hang_file, faults["crash_rate"])
+def make_faulty_env(env_config):
+    """RLlib env creator: `firebreak.rllib.make_env` wrapped in a `FaultInjector`."""
+    return FaultInjector.from_config(make_env({k: v for k, v in env_config.items() if k != "faults"}),
+                                     env_config["faults"])
 
 
 @dataclass
 class Row:
-    """One measured row; faults come from the wrappers' log, the rest from the engine."""
+    """One measured row; faults come from the injection log, the rest from the engine."""
 
     engine: str
     fault: str
     seconds: float = 0.0  # measured wall time
+    started: float = 0.0  # time.time() at the start of the measurement
     timeline: list[tuple[float, int]] = field(default_factory=list)  # (s since start, env steps since start)
-    iteration_s: list[float] = field(default_factory=list)  # wall time of each train() / fragment wait
+    waits: list[float] = field(default_factory=list)  # wall time of each train() call / fragment wait, s
     injected: int = 0
-    restarts: int = 0
-    healthy: str = ""
-    hung: str = "n/a"
+    restarts: str = ""
+    lost: str = "not reported"
+    hang: str = "n/a"  # filled in when a hang fired
 
 
-def _read_faults(log: Path) -> list[tuple[str, int, float]]:
-    if not log.exists():
-        return []
-    return [(kind, int(pid), float(t)) for kind, pid, t in (line.split() for line in log.read_text().splitlines())]
+def _faults(args, fault: str, log_dir: Path) -> dict:
+    if fault == "hang":
+        return {"schedule": [(args.hang_step, "hang")], "log_dir": str(log_dir)}
+    if fault == "crash":
+        return {"p_exit": args.crash_rate, "seed": 1, "log_dir": str(log_dir)}
+    return {"log_dir": str(log_dir)}
 
 
 def _init_ray(num_cpus: int) -> str:
@@ -119,67 +95,111 @@ def _init_ray(num_cpus: int) -> str:
     ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, _temp_dir=temp_dir)
     # Tune's registry copies registered envs into a Ray instance once, at its first ray.init:
     # every fresh instance needs them registered again.
-    register_env(ENV_NAME, make_env)
+    register()
     register_env(FAULTY_ENV, make_faulty_env)
     return temp_dir
 
 
-def _hung_state(faults: list[tuple[str, int, float]]) -> str:
-    """What became of the process that hung: still asleep in step() (never recovered) or gone."""
-    hangs = [(pid, t) for kind, pid, t in faults if kind == "hang"]
-    if not hangs:
-        return "no hang fired"
-    pid, t = hangs[0]
+def _measure(row: Row, advance, seconds: float) -> None:
+    """Call ``advance()`` (returns env steps delivered since the start) until `seconds` have passed."""
+    row.started, start = time.time(), time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        tick = time.perf_counter()
+        steps = advance(seconds - (tick - start))
+        row.waits.append(time.perf_counter() - tick)
+        row.timeline.append((time.perf_counter() - start, steps))
+    row.seconds = time.perf_counter() - start
+
+
+def _still_hung(hang) -> str | None:
+    """'no: ...' when the hung process is still asleep, None when it is gone."""
     try:
-        status = psutil.Process(pid).status()
+        status = psutil.Process(hang.pid).status()
     except psutil.NoSuchProcess:
-        return f"pid {pid} gone (killed or restarted)"
-    return f"no: pid {pid} still {status} in step() after {time.time() - t:.0f} s"
+        return None
+    return f"no: pid {hang.pid} still {status} in step() {time.time() - hang.time:.0f} s after the hang"
 
 
-def run_rllib(args, fault: str, work: Path) -> Row:
-    """One RLlib row in its own private Ray instance."""
-    log, trigger = work / f"rllib_{fault}.log", work / f"rllib_{fault}.hang"
+def run_rllib(args, fault: str, log_dir: Path) -> Row:
     env = {"landscapes": [args.landscapes], "budget": args.budget, "n_scenarios": args.scenarios}
     rllib = {"num_env_runners": args.runners, "rollout_fragment_length": args.fragment,
              "min_sample_timesteps_per_iteration": args.runners * args.fragment,  # one sample round
              "num_steps_sampled_before_learning_starts": 10**12, "epsilon_start": 1.0, "epsilon_end": 1.0,
-             "sample_timeout_s": args.sample_timeout, "replay_capacity": 1000, "prioritized_replay": False,
+             "sample_timeout_s": args.deadline, "replay_capacity": 1000, "prioritized_replay": False,
              "conv_filters": [[4, 8, 8]], "head_hiddens": [], "dueling": False}
-    faults = {"log": str(log), "hang_file": str(trigger) if fault == "hang" else None,
-              "crash_rate": args.crash_rate if fault == "crash" else 0.0}
-    config = build_rllib_dqn({"env": env, "rllib": rllib}).environment(FAULTY_ENV, env_config={**env, "faults": faults})
+    config = build_rllib_dqn({"env": env, "rllib": rllib}).environment(
+        FAULTY_ENV, env_config={**env, "faults": _faults(args, fault, log_dir)})
     row = Row("RLlib DQN EnvRunners", fault)
     temp_dir = _init_ray(args.runners)
     try:
         algorithm = config.build_algo()
-        algorithm.train()  # warm-up: actors started, numba compiled
         steps = lambda result: int(result["env_runners"]["num_env_steps_sampled_lifetime"])  # noqa: E731
-        base = steps(algorithm.train())
-        start = time.perf_counter()
-        while (elapsed := time.perf_counter() - start) < args.seconds:
-            if fault == "hang" and elapsed >= args.hang_after and not trigger.exists():
-                trigger.touch()
-            tick = time.perf_counter()
-            result = algorithm.train()
-            row.iteration_s.append(time.perf_counter() - tick)
-            row.timeline.append((time.perf_counter() - start, steps(result) - base))
-        row.seconds = time.perf_counter() - start
+        base = steps(algorithm.train())  # warm-up
+        _measure(row, lambda left: steps(algorithm.train()) - base, args.seconds)
         group = algorithm.env_runner_group
-        row.restarts = group.num_remote_worker_restarts()
-        row.healthy = f"{group.num_healthy_remote_workers()}/{args.runners}"
-        injected = _read_faults(log)
-        row.injected = len(injected)
-        if fault == "hang":
-            row.hung = _hung_state(injected)
+        row.restarts = str(group.num_remote_worker_restarts())
+        injections = read_injections(str(log_dir))
+        row.injected = len(injections)
+        hang = next((i for i in injections if i.kind == "hang"), None)
+        if hang is not None:
+            state = _still_hung(hang)
+            row.hang = (f"{state}; RLlib counts {group.num_healthy_remote_workers()}/{args.runners} runners healthy"
+                        if state else "process gone")
     finally:
         ray.shutdown()  # stops this private instance and every process it started, the hung one too
         shutil.rmtree(temp_dir, ignore_errors=True)  # Ray's logs of the row; the table has what counts
     return row
 
 
+def run_firebreak(args, fault: str, log_dir: Path) -> Row:
+    factory = FaultyEnvFactory(functools.partial(FuelBreakEnv, [args.landscapes], budget=args.budget,
+                                                 n_scenarios=args.scenarios), _faults(args, fault, log_dir))
+    n_actions = FuelBreakEnv([args.landscapes], n_scenarios=1).action_space.n
+    spec = RunnerSpec(factory, RandomPolicy(n_actions), envs_per_runner=1, fragment_length=args.fragment, num_cpus=1)
+    row = Row("firebreak Supervisor", fault)
+    fragments = []  # (time.time(), runner_index, pid) of each fragment
+    temp_dir = _init_ray(args.runners)
+    try:
+        # At 1 % exits per step a 64-step fragment fails about half the time, so 5 failures in a
+        # row (the default, meant to stop a deterministic bug) happen within a minute by chance.
+        with Supervisor(spec, args.runners, min_timeout_s=args.deadline, max_consecutive_failures=20) as supervisor:
+            supervisor.next_fragment()  # warm-up
+            base = supervisor.stats()["env_steps"]
+
+            def advance(left: float) -> int:
+                try:
+                    fragment = supervisor.next_fragment(timeout=max(left, 0.1))
+                    fragments.append((time.time(), fragment.runner_index, fragment.pid))
+                except TimeoutError:  # no fragment in the rest of the row: counted as zero steps
+                    pass
+                return int(supervisor.stats()["env_steps"] - base)
+
+            _measure(row, advance, args.seconds)
+            stats = supervisor.stats()
+        row.restarts = f"{stats['restarts']:.0f} (+{stats['replacements']:.0f} replaced)"
+        row.lost = f"{stats['lost_steps']:.0f} in {stats['lost_fragments']:.0f} fragments"
+        injections = read_injections(str(log_dir))
+        row.injected = len(injections)
+        hang = next((i for i in injections if i.kind == "hang"), None)
+        if hang is not None:
+            row.hang = _still_hung(hang) or _recovery(hang, fragments)
+    finally:
+        ray.shutdown()
+        shutil.rmtree(temp_dir, ignore_errors=True)
+    return row
+
+
+def _recovery(hang, fragments) -> str:
+    """How long after the hang the hung runner delivered again, from a new process."""
+    runner = next((index for _, index, pid in fragments if pid == hang.pid), None)
+    back = next((t for t, index, pid in fragments if index == runner and pid != hang.pid and t > hang.time), None)
+    if runner is None or back is None:
+        return "hung process killed; no fragment from its runner since"
+    return f"yes: runner {runner} delivered again {back - hang.time:.1f} s after the hang"
+
+
 def _window_rates(row: Row, window: float) -> list[float]:
-    """Env steps/s per window of `window` s, from the steps counted at the end of each iteration."""
+    """Env steps/s per window of `window` s, from the steps counted after each batch."""
     def steps_at(t: float) -> int:
         return max([s for u, s in row.timeline if u <= t], default=0)
 
@@ -189,13 +209,14 @@ def _window_rates(row: Row, window: float) -> list[float]:
 
 def format_rows(rows: list[Row], window: float) -> str:
     lines = [f"| engine | fault | env steps/s per {window:.0f} s window | mean env steps/s | faults injected "
-             "| runner restarts | healthy runners at end | hung runner recovered? | iteration s (median / max) |",
+             "| runner restarts | lost env steps (engine's count) | hung runner recovered? "
+             "| wait for data s (median / max) |",
              "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         rates = " / ".join(f"{x:.0f}" for x in _window_rates(r, window))
         total = r.timeline[-1][1] if r.timeline else 0
         lines.append(f"| {r.engine} | {r.fault} | {rates} | {total / r.seconds:.0f} | {r.injected} | {r.restarts} "
-                     f"| {r.healthy} | {r.hung} | {statistics.median(r.iteration_s):.2f} / {max(r.iteration_s):.2f} |")
+                     f"| {r.lost} | {r.hang} | {statistics.median(r.waits):.2f} / {max(r.waits):.2f} |")
     return "\n".join(lines)
 
 
@@ -204,25 +225,31 @@ def main() -> int:
     parser.add_argument("--landscapes", default="sample:64:train")
     parser.add_argument("--scenarios", type=int, default=16, help="fires per episode")
     parser.add_argument("--budget", type=float, default=0.05, help="share of cells treated per episode")
-    parser.add_argument("--runners", type=int, default=2, help="env runners, one CPU each")
+    parser.add_argument("--runners", type=int, default=2, help="runner processes, one CPU each")
     parser.add_argument("--fragment", type=int, default=64, help="env steps per runner per sample call")
     parser.add_argument("--seconds", type=float, default=75.0, help="measured wall time per row")
     parser.add_argument("--window", type=float, default=15.0, help="steps/s reported per window of this many s")
-    parser.add_argument("--hang-after", type=float, default=15.0, help="s of measurement before runner 1 hangs")
-    parser.add_argument("--crash-rate", type=float, default=0.01, help="process exits per step")
-    parser.add_argument("--sample-timeout", type=float, default=10.0, help="RLlib sample_timeout_s")
+    parser.add_argument("--hang-step", type=int, default=1500, help="the env step (per env) that hangs")
+    parser.add_argument("--crash-rate", type=float, default=0.01, help="process exits per env step")
+    parser.add_argument("--deadline", type=float, default=10.0,
+                        help="s: RLlib's sample_timeout_s and the Supervisor's minimum fragment deadline")
+    parser.add_argument("--engines", nargs="+", default=["firebreak", "rllib"], choices=["firebreak", "rllib"])
     parser.add_argument("--faults", nargs="+", default=["none", "hang", "crash"], choices=["none", "hang", "crash"])
     args = parser.parse_args()
+    runners = {"firebreak": run_firebreak, "rllib": run_rllib}
     work = Path(tempfile.mkdtemp(prefix="bench_vs_rllib_"))
     print(f"machine: {platform.processor() or platform.machine()}, {psutil.cpu_count()} cores (shared), "
           f"load {os.getloadavg()[0]:.1f}; env {args.landscapes}, {args.scenarios} fires, budget {args.budget:.0%}; "
           f"{args.runners} runners x 1 CPU, fragments of {args.fragment} steps, random masked actions; "
-          f"{args.seconds:.0f} s per row; hang after {args.hang_after:.0f} s; crash rate {args.crash_rate:.1%}/step; "
-          f"RLlib sample_timeout_s {args.sample_timeout:.0f}", flush=True)
+          f"{args.seconds:.0f} s per row; hang at env step {args.hang_step}; crash rate {args.crash_rate:.1%}/step; "
+          f"deadline {args.deadline:.0f} s", flush=True)
     rows = []
     for fault in args.faults:
-        rows.append(run_rllib(args, fault, work))
-        print(format_rows(rows[-1:], args.window).splitlines()[-1], flush=True)
+        for engine in args.engines:
+            rows.append(runners[engine](args, fault, work / f"{engine}_{fault}"))
+            if fault == "hang" and rows[-1].hang == "n/a":
+                rows[-1].hang = f"hang did not fire: no env reached step {args.hang_step} (lower --hang-step)"
+            print(format_rows(rows[-1:], args.window).splitlines()[-1], flush=True)
     print(format_rows(rows, args.window))
     shutil.rmtree(work)
     return 0

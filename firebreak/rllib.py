@@ -3,9 +3,10 @@
 Contract
 --------
 * ``import firebreak.rllib`` registers the env with ``ray.tune.register_env`` as
-  ``"firebreak-fuelbreak"`` (`ENV_NAME`; `register` repeats it for a later Ray instance). Its ``env_config`` is the ``env:`` section of the yaml
-  config: ``landscapes``, ``budget`` (share of cells, 0-1), ``n_scenarios`` (fires per episode),
-  ``invalid_action``. The registered env is `FuelBreakEnv` wrapped in `RLlibObservation`.
+  ``"firebreak-fuelbreak"`` (`ENV_NAME`; `register` repeats it for a later Ray instance). Its
+  ``env_config`` is the ``env:`` section of the yaml config: ``landscapes``, ``budget`` (share of
+  cells, 0-1), ``n_scenarios`` (fires per episode), ``invalid_action``. The registered env is
+  `FuelBreakEnv` wrapped in `RLlibObservation`.
 * Observations for RLlib: ``Dict(observations=Box(H, W, C), action_mask=Box(H * W))``. RLlib's CNN
   encoders expect channels-last images, our env is channels-first (C, H, W), so the wrapper
   transposes (a copy of 17 x H x W float32 per step, ~0.3 MB at 64 x 64, negligible next to a
@@ -16,11 +17,13 @@ Contract
   Q-values only, and the learner's ``nan_to_num(neginf=0)`` turns the -inf max of a terminal next
   state (no cell left) into 0, which the terminal flag then zeroes. Greedy actions, random actions
   and the double-Q bootstrap therefore never pick a masked cell. The env keeps
-  ``invalid_action="raise"`` by default, so a masking bug shows up as a loud, counted env error
-  rather than as silent penalties; ``env.invalid_action: penalty`` is there for unmasked modules.
+  ``invalid_action="raise"`` by default, so a masking bug shows up as an `InvalidActionError` in
+  the runner (and a failed sample call) rather than as silent penalties; ``env.invalid_action:
+  penalty`` is there for modules that cannot mask.
 * Network: RLlib's DQN head is dense (encoder output -> ``head_hiddens`` -> one Q-value per cell),
   so the default CNN encoder strides down to 8 x 8 x 32 on a 64 x 64 tile to keep that head at
-  ~2 M weights (dueling value and advantage heads); firebreak's own Q-network is fully convolutional instead.
+  ~2 M weights (dueling value and advantage heads); firebreak's own Q-network is fully
+  convolutional instead.
 * `build_rllib_dqn(config)` returns the ``DQNConfig``; `train_rllib(config, run_dir)` trains it,
   writes TensorBoard scalars to ``run_dir/tb`` under the tags firebreak's own trainer uses
   (`TB_TAGS`), saves RLlib checkpoints under ``run_dir/checkpoints/`` and returns a summary dict;
