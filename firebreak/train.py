@@ -347,12 +347,12 @@ def train(cfg: Config, *, address: str | None = None, resume: str | None = None,
         sampler.set_weights({"weights": weights, "epsilon": epsilon()})
         return weights
 
+    seconds_before = counters["train_seconds"]  # of the runs this one resumes
+
     def checkpoint(name: str) -> Path:
-        counters["train_seconds"] += time.monotonic() - checkpoint.mark
-        checkpoint.mark = time.monotonic()
+        counters["train_seconds"] = seconds_before + time.monotonic() - started
         return save_checkpoint(ckpt_dir / name, learner_state=learner.state_dict(), model=model,
                                config=cfg.model_dump(), counters=dict(counters))
-    checkpoint.mark = time.monotonic()
 
     def run_eval(weights):
         eval_policy.set_weights({"weights": weights, "epsilon": 0.0})
@@ -391,8 +391,8 @@ def train(cfg: Config, *, address: str | None = None, resume: str | None = None,
             done, result = learner.finished_train(wait=owed > lag_limit)
             if done:
                 if result is not None:
-                    writer.add_scalar("learner/updates_per_s",
-                                      (result["updates"] - counters["updates"]) / max(time.monotonic() - train_started, 1e-9), step)
+                    rate = (result["updates"] - counters["updates"]) / max(time.monotonic() - train_started, 1e-9)
+                    writer.add_scalar("learner/updates_per_s", rate, step)
                     counters["updates"] = int(result["updates"])
                     metrics = result
                     for key in ("loss", "q_mean", "td_error", "grad_norm", "replay_size", "beta"):
