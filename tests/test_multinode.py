@@ -198,7 +198,8 @@ def _uploaded(temp_dir: str) -> tuple[int, set[str]]:
     """(bytes, top-level names) of the working dirs the head unpacked for jobs: what was uploaded
     (less the numba caches that the job itself wrote into ``__pycache__`` there)."""
     size, names = 0, set()
-    for pkg in Path(temp_dir).glob("session_*/runtime_resources/working_dir_files/*"):
+    # session_latest is a symlink to the session folder: count each package once
+    for pkg in {p.resolve() for p in Path(temp_dir).glob("session_*/runtime_resources/working_dir_files/*")}:
         if pkg.is_dir():
             names |= {p.name for p in pkg.iterdir()}
             size += sum(f.stat().st_size for f in pkg.rglob("*") if f.is_file() and "__pycache__" not in f.parts)
