@@ -112,13 +112,19 @@ def run_single(factory, seconds: float) -> dict:
     return {"steps": steps, "seconds": time.perf_counter() - start}
 
 
-def _drive_vector(envs, seconds: float, progress: list | None = None) -> dict:
-    """Random actions through any VectorEnv for ``seconds``; ``lost`` counts RayVectorEnv losses."""
+def _drive_vector(envs, seconds: float, progress: list | None = None, masked: bool = False) -> dict:
+    """Random actions (among the valid ones when ``masked``: one ``action_masks`` call per step,
+    as a masking agent makes) through any VectorEnv for ``seconds``; ``lost`` counts RayVectorEnv losses."""
     rng = np.random.default_rng(0)
     envs.reset(seed=0)
     steps, lost, start = 0, 0, time.perf_counter()
     while time.perf_counter() - start < seconds:
-        _, _, _, _, infos = envs.step(rng.integers(envs.single_action_space.n, size=envs.num_envs))
+        if masked:
+            masks = np.stack(envs.call("action_masks"))
+            actions = np.where(masks, rng.random(masks.shape), -1.0).argmax(axis=1)
+        else:
+            actions = rng.integers(envs.single_action_space.n, size=envs.num_envs)
+        _, _, _, _, infos = envs.step(actions)
         n_lost = int(np.sum(infos["lost"])) if "lost" in infos else 0
         steps += envs.num_envs - n_lost
         lost += n_lost
@@ -127,7 +133,7 @@ def _drive_vector(envs, seconds: float, progress: list | None = None) -> dict:
     return {"steps": steps, "seconds": time.perf_counter() - start, "lost": lost}
 
 
-def run_async_with_watchdog(fns, seconds: float, stall_s: float) -> dict:
+def run_async_with_watchdog(fns, seconds: float, stall_s: float, masked: bool = False) -> dict:
     """AsyncVectorEnv in a thread; if no step completes for ``stall_s`` seconds, report "stalled"
     and SIGKILL its child processes by pid (which also unblocks the thread)."""
     envs = AsyncVectorEnv(fns, context="fork")
@@ -136,7 +142,7 @@ def run_async_with_watchdog(fns, seconds: float, stall_s: float) -> dict:
 
     def loop():
         try:
-            result.update(_drive_vector(envs, seconds, progress))
+            result.update(_drive_vector(envs, seconds, progress, masked))
         except Exception as err:  # reported in the table: this is the failure being demonstrated
             result["error"] = f"{type(err).__name__}"
 
@@ -165,10 +171,10 @@ def run_async_with_watchdog(fns, seconds: float, stall_s: float) -> dict:
     return result
 
 
-def run_ray_vector(fns, seconds: float, step_timeout_s: float) -> dict:
+def run_ray_vector(fns, seconds: float, step_timeout_s: float, masked: bool = False) -> dict:
     envs = RayVectorEnv(fns, step_timeout_s=step_timeout_s, restart_timeout_s=30, num_cpus=1)
     try:
-        return {**_drive_vector(envs, seconds), "stats": envs.metrics.as_dict()}
+        return {**_drive_vector(envs, seconds, masked=masked), "stats": envs.metrics.as_dict()}
     finally:
         envs.close()
 
@@ -204,7 +210,8 @@ def main() -> None:
     faulty = FaultyEnvFactory(factory, {"p_hang": args.p_hang, "p_exit": args.p_crash, "seed": 1})
     only_hangs = FaultyEnvFactory(factory, {"p_hang": args.p_hang, "seed": 1})
     only_crashes = FaultyEnvFactory(factory, {"p_exit": args.p_crash, "seed": 1})
-    n_actions = factory().action_space.n
+    probe = factory()
+    n_actions, masked = probe.action_space.n, probe.has_wrapper_attr("action_masks")
     w = args.workers
     rows: list[tuple[str, dict]] = []
 
@@ -212,10 +219,10 @@ def main() -> None:
     base = single["steps"] / single["seconds"]
     print(f"single process: {base:.0f} steps/s ({1e3 / base:.1f} ms/step)", flush=True)
     rows.append(("single process", single))
-    rows.append((f"SyncVectorEnv x{w}", _drive_vector(SyncVectorEnv([factory] * w), args.seconds)))
-    rows.append((f"AsyncVectorEnv x{w}", run_async_with_watchdog([factory] * w, args.seconds, args.stall_s)))
-    async_hangs = run_async_with_watchdog([only_hangs] * w, args.seconds, args.stall_s)
-    async_crashes = run_async_with_watchdog([only_crashes] * w, args.seconds, args.stall_s)
+    rows.append((f"SyncVectorEnv x{w}", _drive_vector(SyncVectorEnv([factory] * w), args.seconds, masked=masked)))
+    rows.append((f"AsyncVectorEnv x{w}", run_async_with_watchdog([factory] * w, args.seconds, args.stall_s, masked)))
+    async_hangs = run_async_with_watchdog([only_hangs] * w, args.seconds, args.stall_s, masked)
+    async_crashes = run_async_with_watchdog([only_crashes] * w, args.seconds, args.stall_s, masked)
     # Deadlines from the measured step time (the derived p95 deadline needs 5 good fragments first).
     fragment_s = args.fragment_length / base
     first_timeout_s = max(2.0, 5 * fragment_s)
@@ -226,11 +233,11 @@ def main() -> None:
     os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [ROOT, os.environ.get("PYTHONPATH")]))
     ray.init(address="local", num_cpus=w, include_dashboard=False, _temp_dir=temp_dir, log_to_driver=False)
     try:
-        rows.append((f"RayVectorEnv x{w}", run_ray_vector([factory] * w, args.seconds, step_timeout_s=10.0)))
+        rows.append((f"RayVectorEnv x{w}", run_ray_vector([factory] * w, args.seconds, step_timeout_s=10.0, masked=masked)))
         rows.append((f"Ray Supervisor {w} runners", run_supervisor(factory, n_actions, w, args.seconds, args.fragment_length, first_timeout_s, stall_timeout_s)))
         rows.append((f"AsyncVectorEnv x{w} + hangs only", async_hangs))
         rows.append((f"AsyncVectorEnv x{w} + crashes only", async_crashes))
-        rows.append((f"RayVectorEnv x{w} + faults", run_ray_vector([faulty] * w, args.seconds, step_timeout_s=max(2.0, 20 / base))))
+        rows.append((f"RayVectorEnv x{w} + faults", run_ray_vector([faulty] * w, args.seconds, step_timeout_s=max(2.0, 20 / base), masked=masked)))
         rows.append((f"Ray Supervisor {w} runners + faults", run_supervisor(faulty, n_actions, w, args.seconds, args.fragment_length, first_timeout_s, stall_timeout_s)))
     finally:
         ray.shutdown()
