@@ -197,10 +197,11 @@ def _extent(landscape: Landscape) -> tuple[float, float, float, float]:
     return (0.0, cols * landscape.cell_size / 1000, rows * landscape.cell_size / 1000, 0.0)
 
 
-def _map_axes(ax, landscape: Landscape, title: str) -> None:
+def _map_axes(ax, landscape: Landscape, title: str, ylabel: bool = True) -> None:
     ax.set_title(title, fontsize=10)
     ax.set_xlabel("km east →", fontsize=8)
-    ax.set_ylabel("km south ↓ (north up)", fontsize=8)
+    if ylabel:
+        ax.set_ylabel("km south ↓ (north up)", fontsize=8)
     ax.tick_params(labelsize=7)
 
 
@@ -257,7 +258,7 @@ def _save(fig, path: Path) -> Path:
 
 
 def _pct(x: float) -> str:
-    return f"{100 * x:.1f} %"
+    return f"{x:.1%}"
 
 
 # --- the figures --------------------------------------------------------------------------------
@@ -268,6 +269,13 @@ def plot_overlay(episode: Episode, background: str, path: Path) -> Path:
     ls = episode.landscape
     fig, ax = plt.subplots(figsize=(8.5, 6.5))
     draw_background(ax, fig, ls, background)
+    if background != "fuel" and not ls.burnable.all():
+        fine = 8  # contour an upsampled mask so the hatched area follows the cell edges
+        km = ls.cell_size / 1000 / fine
+        ax.contourf((np.arange(ls.shape[1] * fine) + 0.5) * km, (np.arange(ls.shape[0] * fine) + 0.5) * km,
+                    np.kron(~ls.burnable, np.ones((fine, fine))), levels=[0.5, 1.5], colors="none", hatches=["xxx"])
+        ax.fill([], [], facecolor="white", edgecolor="black", hatch="xxx", label="not burnable (no break possible)")
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.1), fontsize=8, frameon=False)
     order = episode.order
     image = ax.imshow(np.ma.masked_invalid(order), cmap=BREAK_CMAP, vmin=1, vmax=max(len(episode.breaks), 2),
                       extent=_extent(ls), interpolation="nearest")
@@ -288,14 +296,14 @@ def plot_burn_probability(episode: Episode, path: Path) -> Path:
     breaks = episode.env.simulator.breaks
     before, after = episode.info["baseline_burned_fraction"], episode.info["burned_fraction"]
     n = len(episode.env.simulator.scenarios)
-    fig, axes = plt.subplots(1, 3, figsize=(16, 5.2))
+    fig, axes = plt.subplots(1, 3, figsize=(16, 5.2), layout="constrained")
     extent = _extent(ls)
     for ax, data, title in ((axes[0], untreated, f"untreated: burned {_pct(before)}"),
                             (axes[1], treated, f"with {len(episode.breaks)} DQN breaks (black): burned {_pct(after)}")):
         image = ax.imshow(data, cmap="YlOrRd", vmin=0, vmax=1, extent=extent, interpolation="nearest")
         bar = fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
         bar.set_label(f"burn probability (share of {n} fires)", fontsize=8)
-        _map_axes(ax, ls, title)
+        _map_axes(ax, ls, title, ylabel=ax is axes[0])
     ignitions = np.concatenate([s.ignitions for s in episode.env.simulator.scenarios])
     km = ls.cell_size / 1000
     axes[0].scatter((ignitions[:, 1] + 0.5) * km, (ignitions[:, 0] + 0.5) * km, marker="*", s=40, c="royalblue",
@@ -303,14 +311,14 @@ def plot_burn_probability(episode: Episode, path: Path) -> Path:
     axes[0].legend(loc="lower right", fontsize=7)
     _draw_breaks(axes[1], ls, breaks)
     diff = treated - untreated
-    span = max(float(np.abs(diff).max()), 1e-6)
+    span = max(float(np.abs(diff[~breaks]).max(initial=0.0)), 1e-3)  # break cells are drawn black
     image = axes[2].imshow(diff, cmap="RdBu_r", norm=TwoSlopeNorm(0.0, -span, span), extent=extent,
                            interpolation="nearest")
     _draw_breaks(axes[2], ls, breaks)
     bar = fig.colorbar(image, ax=axes[2], fraction=0.046, pad=0.04)
     bar.set_label("change in burn probability (blue = less)", fontsize=8)
     reduction = 1 - after / before if before > 0 else 0.0
-    _map_axes(axes[2], ls, f"treated − untreated: {reduction:.1%} less burned")
+    _map_axes(axes[2], ls, f"treated − untreated: {reduction:.1%} less burned", ylabel=False)
     fig.suptitle(f"Burn probability over the episode's {n} fires, {episode.label}", fontsize=12)
     return _save(fig, path)
 
@@ -319,7 +327,7 @@ def plot_q_evolution(episode: Episode, path: Path) -> Path:
     """Masked Q-value maps at the kept steps; invalid cells (non-burnable, treated) blank."""
     ls = episode.landscape
     steps = sorted(episode.q_maps)
-    fig, axes = plt.subplots(1, len(steps), figsize=(4.6 * len(steps), 4.6), squeeze=False)
+    fig, axes = plt.subplots(1, len(steps), figsize=(4.6 * len(steps), 4.6), squeeze=False, layout="constrained")
     cmap = plt.get_cmap("viridis").copy()
     cmap.set_bad("white")
     for ax, step in zip(axes[0], steps):
@@ -327,15 +335,14 @@ def plot_q_evolution(episode: Episode, path: Path) -> Path:
         image = ax.imshow(np.ma.masked_invalid(q), cmap=cmap, extent=_extent(ls), interpolation="nearest")
         _draw_breaks(ax, ls, breaks)
         x, y = _cell_xy(ls, [action])
-        ax.scatter(x, y, marker="o", s=90, facecolors="none", edgecolors="red", linewidths=1.8, label="chosen cell")
+        ax.scatter(x, y, marker="o", s=90, facecolors="none", edgecolors="red", linewidths=1.8)
         bar = fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
         bar.set_label("Q (predicted return)", fontsize=8)
         bar.ax.tick_params(labelsize=7)
         _map_axes(ax, ls, f"step {step} of {len(episode.breaks)} ({step / len(episode.breaks):.0%}): "
-                          f"{int(breaks.sum())} breaks")
-        ax.legend(loc="lower right", fontsize=7)
-    fig.suptitle(f"Masked Q-values of the greedy DQN during the episode, {episode.label} "
-                 "(white: not treatable, black: breaks so far)", fontsize=11)
+                          f"{int(breaks.sum())} breaks", ylabel=ax is axes[0][0])
+    fig.suptitle(f"Masked Q-values of the greedy DQN during the episode, {episode.label}\n"
+                 "white: not treatable, black: breaks so far, red circle: the cell it treats next", fontsize=11)
     return _save(fig, path)
 
 
@@ -347,10 +354,14 @@ SUMMARY_PANELS: list[tuple[str, str, list[str], bool]] = [
     ("evaluation: reduction vs untreated (held-out tiles)", "1 − burned / untreated",
      ["eval/reduction_dqn"] + [f"eval/reduction_{b}" for b in BASELINES], False),
     ("learner loss", "TD loss", ["learner/loss"], True),
-    ("rollout throughput", "env steps / s", ["rollout/env_steps_per_s"], False),
+    ("rollout throughput (mean since the run started)", "env steps / s", ["rollout/env_steps_per_s"], False),
     ("faults (cumulative counts)", "count", ["faults/hangs", "faults/crashes", "faults/env_errors",
-                                             "faults/restarts", "faults/lost_steps"], False),
+                                             "faults/restarts", "faults/lost_steps", "faults/learner_restarts"],
+     False),
 ]
+
+
+EPISODE_LABELS = {"return": "return", "burned_fraction": "with the breaks", "baseline_burned_fraction": "untreated"}
 
 
 def read_scalars(tb_dir: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
@@ -385,8 +396,8 @@ def plot_training_summary(tb_dir: Path, path: Path) -> Path:
         missing = [t for t in tags if t not in present]
         ax.set_title(title, fontsize=10)
         if not present:
-            ax.text(0.5, 0.5, "no data\n(" + ", ".join(tags) + ")", ha="center", va="center", fontsize=9,
-                    color="grey", transform=ax.transAxes, wrap=True)
+            ax.text(0.5, 0.5, "no data\n" + "\n".join(tags), ha="center", va="center", fontsize=9,
+                    color="grey", transform=ax.transAxes)
             ax.set_xticks([]), ax.set_yticks([])
             continue
         for tag in present:
@@ -394,9 +405,10 @@ def plot_training_summary(tb_dir: Path, path: Path) -> Path:
             name = tag.split("/", 1)[1]
             if tag.startswith("episode/"):
                 window = max(len(values) // 20, 5)
-                ax.plot(steps, values, ".", ms=2, alpha=0.3, color="C0" if tag == tags[0] else "C1")
-                ax.plot(steps, _smooth(values, window), color="C0" if tag == tags[0] else "C1",
-                        label=f"{name} (mean of {window})")
+                colour = "C0" if tag == tags[0] else "C1"
+                ax.plot(steps, values, ".", ms=4, alpha=0.5, color=colour)
+                ax.plot(steps, _smooth(values, window), color=colour,
+                        label=f"{EPISODE_LABELS.get(name, name)} (dots: episodes, line: mean of {window})")
             elif tag.startswith("eval/"):
                 ax.plot(steps, values, "o-", ms=4, lw=2.5 if name == "reduction_dqn" else 1,
                         label=POLICY_LABELS.get(name.removeprefix("reduction_"), name))
@@ -406,14 +418,17 @@ def plot_training_summary(tb_dir: Path, path: Path) -> Path:
                 ax.plot(steps, values, lw=1, label=name)
         if log and all((scalars[t][1] > 0).all() for t in present):
             ax.set_yscale("log")
+        if title.startswith("faults"):  # counts: keep zero at the bottom, room above for the note
+            top = max(float(scalars[t][1].max()) for t in present)
+            ax.set_ylim(-0.05 * max(top, 1), 1.3 * max(top, 1))
         if missing:
-            ax.text(0.02, 0.02, "no data: " + ", ".join(missing), transform=ax.transAxes, fontsize=7, color="grey",
-                    va="bottom", wrap=True)
+            ax.text(0.02, 0.97, "no data: " + ", ".join(missing), transform=ax.transAxes, fontsize=7,
+                    color="grey", va="top", ha="left", wrap=True)
         ax.set_xlabel("env steps", fontsize=8)
         ax.set_ylabel(ylabel, fontsize=8)
         ax.tick_params(labelsize=7)
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7, loc="best")
+        ax.legend(fontsize=7, loc="lower right" if title.startswith("faults") else "best")
     source = tb_dir if scalars else f"{tb_dir} (no TensorBoard events found)"
     fig.suptitle(f"Training run: {source}", fontsize=12)
     fig.tight_layout()
@@ -487,7 +502,7 @@ def _frame(fig) -> "Image.Image":  # noqa: F821
     from PIL import Image
 
     fig.canvas.draw()
-    return Image.fromarray(np.asarray(fig.canvas.buffer_rgba())[..., :3]).quantize(colors=64)
+    return Image.fromarray(np.asarray(fig.canvas.buffer_rgba())[..., :3]).quantize(colors=256)
 
 
 def pick_fire(episode: Episode) -> int:
@@ -537,13 +552,13 @@ def write_gif(episode: Episode, background: str, path: Path, *, max_break_frames
     _draw_breaks(ax, ls, sim.breaks)
     km = ls.cell_size / 1000
     ax.contour((np.arange(ls.shape[1]) + 0.5) * km, (np.arange(ls.shape[0]) + 0.5) * km,
-               episode.untreated.burned[fire].astype(float), levels=[0.5], colors="royalblue", linewidths=1.2,
+               episode.untreated.burned[fire].astype(float), levels=[0.5], colors="limegreen", linewidths=1.8, zorder=4,
                linestyles="--")
-    ax.plot([], [], "--", color="royalblue", label="untreated final perimeter")
+    ax.plot([], [], "--", color="limegreen", label="untreated final perimeter")
     ax.scatter((scenario.ignitions[:, 1] + 0.5) * km, (scenario.ignitions[:, 0] + 0.5) * km, marker="*", s=120,
                c="yellow", edgecolors="black", zorder=5, label="ignition")
     ax.legend(loc="lower right", fontsize=7)
-    fire_image = ax.imshow(np.ma.masked_all(ls.shape), cmap="inferno", vmin=0, vmax=t_end, extent=extent,
+    fire_image = ax.imshow(np.ma.masked_all(ls.shape), cmap="plasma", vmin=0, vmax=t_end, extent=extent,
                            interpolation="nearest")
     fig.colorbar(fire_image, ax=ax, fraction=0.046, pad=0.04).set_label("fire arrival time (min)", fontsize=8)
     treated_burned = int(sim.burned[fire].sum())
