@@ -328,8 +328,7 @@ def plot_q_evolution(episode: Episode, path: Path) -> Path:
     ls = episode.landscape
     steps = sorted(episode.q_maps)
     fig, axes = plt.subplots(1, len(steps), figsize=(4.6 * len(steps), 4.6), squeeze=False, layout="constrained")
-    cmap = plt.get_cmap("viridis").copy()
-    cmap.set_bad("white")
+    cmap = plt.get_cmap("viridis").with_extremes(bad="white")
     for ax, step in zip(axes[0], steps):
         q, breaks, action = episode.q_maps[step]
         image = ax.imshow(np.ma.masked_invalid(q), cmap=cmap, extent=_extent(ls), interpolation="nearest")
