@@ -29,7 +29,7 @@ import torch  # noqa: E402
 from matplotlib.colors import BoundaryNorm, ListedColormap, TwoSlopeNorm  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
-from .config import Config, ConfigError, config_from_dict  # noqa: E402
+from .config import Config, config_from_dict  # noqa: E402
 from .dqn.checkpoint import CheckpointError, build_policy_network, load_checkpoint  # noqa: E402
 from .dqn.networks import masked_argmax  # noqa: E402
 from .env import OBSERVATION_LAYERS, FuelBreakEnv  # noqa: E402
@@ -47,7 +47,7 @@ class VizError(ValueError):
 #: --background choices: landscape attribute, colour-bar label, colormap, fixed range or None.
 BACKGROUNDS: dict[str, tuple[str, str, str, tuple[float, float] | None]] = {
     "slope": ("slope", "slope (rise/run)", "Greys", None),
-    "fuel": ("fuel_model", "fuel model", "tab20", None),
+    "fuel": ("fuel_model", "fuel model (LANDFIRE code)", None, None),
     "elevation": ("elevation", "elevation (m)", "gist_earth", None),
     "aspect": ("aspect", "aspect (degrees clockwise from north, downhill facing)", "twilight", (0.0, 360.0)),
     "canopy_cover": ("canopy_cover", "canopy cover (fraction)", "Greens", (0.0, 1.0)),
@@ -56,6 +56,10 @@ BACKGROUNDS: dict[str, tuple[str, str, str, tuple[float, float] | None]] = {
     "canopy_bulk_density": ("canopy_bulk_density", "canopy bulk density (kg/m³)", "Greens", None),
 }
 _NONBURNABLE_NAMES = {91: "NB1 urban", 92: "NB2 snow/ice", 93: "NB3 agriculture", 98: "NB8 water", 99: "NB9 bare"}
+#: Muted earth tones for fuel models, none near the cyan-magenta of the breaks.
+_FUEL_COLOURS = ["#d9c89e", "#a6bd7d", "#6f9a5d", "#e3b37a", "#b58b5d", "#8c8c6a", "#cfd8a8", "#9e7b52",
+                 "#c9c0b3", "#7a9a7e", "#e6d98a", "#b3a58c"]
+_NONBURNABLE_COLOURS = {91: "#7f7f7f", 92: "#f2f2f2", 93: "#d6cfa0", 98: "#a9c4dc", 99: "#bdbdbd"}
 BREAK_CMAP = "cool"  # cyan (first) to magenta (last): stands out on grey, green and earth backgrounds
 POLICY_LABELS = {"dqn": "DQN (greedy)", "random": "random", "burnprob": "burn probability", "dpv": "DPV",
                  "domirank": "DomiRank"}
@@ -96,7 +100,7 @@ def load_policy(path: str | Path) -> Policy:
     try:
         config = config_from_dict(payload["config"], str(path))
         network = build_policy_network(payload)
-    except (ConfigError, RuntimeError, TypeError, KeyError) as err:
+    except (ValueError, RuntimeError, TypeError, KeyError) as err:  # ConfigError, unknown kinds
         raise CheckpointError(f"{path}: config or weights do not rebuild a network "
                               f"({str(err).splitlines()[0]}); give a file from runs/<name>/checkpoints/.") from None
     shape = tuple(int(v) for v in model["obs_shape"])
@@ -222,8 +226,8 @@ def draw_background(ax, fig, landscape: Landscape, layer: str, colorbar: bool = 
     if layer == "fuel":
         codes = np.unique(data)
         index = np.searchsorted(codes, data)
-        colours = plt.get_cmap(cmap)(np.arange(len(codes)) % 20)
-        colours[:, :3] = 0.55 * colours[:, :3] + 0.45  # pastel, so the breaks stand out
+        burnable = iter(_FUEL_COLOURS * (1 + len(codes) // len(_FUEL_COLOURS)))
+        colours = [_NONBURNABLE_COLOURS.get(int(c)) or next(burnable) for c in codes]
         image = ax.imshow(index, cmap=ListedColormap(colours), norm=BoundaryNorm(np.arange(len(codes) + 1) - 0.5,
                                                                                   len(codes)),
                           extent=extent, interpolation="nearest", alpha=alpha)
@@ -231,7 +235,7 @@ def draw_background(ax, fig, landscape: Landscape, layer: str, colorbar: bool = 
             bar = fig.colorbar(image, ax=ax, ticks=np.arange(len(codes)), fraction=0.046, pad=0.04)
             names = [FUEL_MODELS[c].name if c in FUEL_MODELS else _NONBURNABLE_NAMES.get(int(c), str(c))
                      for c in codes]
-            bar.ax.set_yticklabels([f"{c}: {n[:24]}" for c, n in zip(codes, names)], fontsize=6)
+            bar.ax.set_yticklabels([f"{c}: {n[:34]}" for c, n in zip(codes, names)], fontsize=6)
             bar.set_label(label, fontsize=8)
         return image
     vmin, vmax = limits or (float(np.min(data)), float(np.max(data)) if np.ptp(data) > 0 else float(np.min(data)) + 1)
@@ -250,11 +254,25 @@ def _draw_breaks(ax, landscape: Landscape, mask: np.ndarray, colour: str = "blac
                      vmin=0, vmax=1)
 
 
+def _outline(ax, landscape: Landscape, mask: np.ndarray, colour: str = "black") -> None:
+    """Outline the cells of `mask` (contour of an upsampled mask, so edges follow the cells)."""
+    fine = 8
+    km = landscape.cell_size / 1000 / fine
+    rows, cols = landscape.shape
+    ax.contour((np.arange(cols * fine) + 0.5) * km, (np.arange(rows * fine) + 0.5) * km,
+               np.kron(mask, np.ones((fine, fine))), levels=[0.5], colors=colour, linewidths=0.6)
+
+
 def _save(fig, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=120, bbox_inches="tight")
     plt.close(fig)
     return path
+
+
+def _prob_max(*maps: np.ndarray) -> float:
+    """A shared colour-scale top for burn probabilities: the largest value, rounded up to 0.1."""
+    return max(math.ceil(10 * max(float(m.max()) for m in maps) - 1e-9) / 10, 0.1)
 
 
 def _pct(x: float) -> str:
@@ -279,6 +297,7 @@ def plot_overlay(episode: Episode, background: str, path: Path) -> Path:
     order = episode.order
     image = ax.imshow(np.ma.masked_invalid(order), cmap=BREAK_CMAP, vmin=1, vmax=max(len(episode.breaks), 2),
                       extent=_extent(ls), interpolation="nearest")
+    _outline(ax, ls, np.isfinite(order))
     bar = fig.colorbar(image, ax=ax, fraction=0.046, pad=0.12, location="left")
     bar.set_label("break placement order (step)", fontsize=8)
     bar.ax.tick_params(labelsize=7)
@@ -298,9 +317,10 @@ def plot_burn_probability(episode: Episode, path: Path) -> Path:
     n = len(episode.env.simulator.scenarios)
     fig, axes = plt.subplots(1, 3, figsize=(16, 5.2), layout="constrained")
     extent = _extent(ls)
+    vmax = _prob_max(untreated, treated)
     for ax, data, title in ((axes[0], untreated, f"untreated: burned {_pct(before)}"),
                             (axes[1], treated, f"with {len(episode.breaks)} DQN breaks (black): burned {_pct(after)}")):
-        image = ax.imshow(data, cmap="YlOrRd", vmin=0, vmax=1, extent=extent, interpolation="nearest")
+        image = ax.imshow(data, cmap="YlOrRd", vmin=0, vmax=vmax, extent=extent, interpolation="nearest")
         bar = fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
         bar.set_label(f"burn probability (share of {n} fires)", fontsize=8)
         _map_axes(ax, ls, title, ylabel=ax is axes[0])
@@ -472,10 +492,11 @@ def plot_comparison(episode: Episode, results: dict[str, dict[str, Any]], path: 
     rows = math.ceil(len(names) / cols)
     fig, axes = plt.subplots(rows, cols, figsize=(5.2 * cols, 4.8 * rows), squeeze=False)
     untreated = results["untreated"]["burned"]
+    vmax = _prob_max(*(r["burn_probability"] for r in results.values()))
     image = None
     for ax, name in zip(axes.flat, names):
         r = results[name]
-        image = ax.imshow(r["burn_probability"], cmap="YlOrRd", vmin=0, vmax=1, extent=_extent(ls),
+        image = ax.imshow(r["burn_probability"], cmap="YlOrRd", vmin=0, vmax=vmax, extent=_extent(ls),
                           interpolation="nearest")
         if name == "untreated":
             title = f"untreated: burned {_pct(untreated)}"
@@ -514,7 +535,9 @@ def pick_fire(episode: Episode) -> int:
 def write_gif(episode: Episode, background: str, path: Path, *, max_break_frames: int = 24, fire_frames: int = 10,
               progress: bool = True) -> Path:
     """Breaks appearing in placement order (at most `max_break_frames` frames), then one fire's
-    arrival times spreading through the treated landscape (`fire_frames` frames of arrival <= t)."""
+    arrival times spreading through the treated landscape (`fire_frames` frames of arrival <= t).
+    The background layer is drawn faintly, without a colour bar (slope when `background` is fuel,
+    whose categories need their legend)."""
     ls, sim = episode.landscape, episode.env.simulator
     n = len(episode.breaks)
     counts = np.unique(np.linspace(1, n, min(n, max_break_frames)).round().astype(int))
@@ -529,15 +552,16 @@ def write_gif(episode: Episode, background: str, path: Path, *, max_break_frames
                file=sys.stderr)
     extent = _extent(ls)
 
-    fig, ax = plt.subplots(figsize=(5.6, 4.6), dpi=80)
-    draw_background(ax, fig, ls, background if background != "fuel" else "slope", colorbar=False, alpha=0.6)
+    faint = background if background != "fuel" else "slope"
+    fig, ax = plt.subplots(figsize=(5.6, 4.6), dpi=100, layout="constrained")
+    draw_background(ax, fig, ls, faint, colorbar=False, alpha=0.6)
     order = episode.order
     breaks_image = ax.imshow(np.ma.masked_invalid(order), cmap=BREAK_CMAP, vmin=1, vmax=max(n, 2), extent=extent,
                              interpolation="nearest")
     fig.colorbar(breaks_image, ax=ax, fraction=0.046, pad=0.04).set_label("placement order (step)", fontsize=8)
     for k in counts:
         breaks_image.set_data(np.ma.masked_where(~(order <= k), order))
-        _map_axes(ax, ls, f"step {k}/{n}: {k} breaks, burned {_pct(episode.burned_after_step[k - 1])}\n"
+        _map_axes(ax, ls, f"step {k}/{n} on {faint} (grey): burned {_pct(episode.burned_after_step[k - 1])}\n"
                           f"(untreated {_pct(episode.info['baseline_burned_fraction'])}, mean of "
                           f"{len(sim.scenarios)} fires)")
         frames.append(_frame(fig))
@@ -546,8 +570,8 @@ def write_gif(episode: Episode, background: str, path: Path, *, max_break_frames
     durations[-1] = 1500
     plt.close(fig)
 
-    fig, ax = plt.subplots(figsize=(5.6, 4.6), dpi=80)
-    draw_background(ax, fig, ls, background if background != "fuel" else "slope", colorbar=False, alpha=0.5)
+    fig, ax = plt.subplots(figsize=(5.6, 4.6), dpi=100, layout="constrained")
+    draw_background(ax, fig, ls, faint, colorbar=False, alpha=0.5)
     _draw_breaks(ax, ls, sim.breaks)
     km = ls.cell_size / 1000
     ax.contour((np.arange(ls.shape[1]) + 0.5) * km, (np.arange(ls.shape[0]) + 0.5) * km,
