@@ -1,8 +1,9 @@
 """Cell rankings on fire-spread structure, used by the placement heuristics.
 
 - `downstream_counts`: for each burned cell, how many cells' fastest fire path runs through it
-  (its subtree in the minimum-travel-time tree, itself included). Averaged over scenarios it is
-  the downstream protection value of Pais et al. (2021) with unit cell values.
+  (its subtree in the minimum-travel-time tree, itself included).
+- `downstream_protection`: those counts averaged over a simulator's scenarios, ignition cells
+  excepted: the downstream protection value (DPV) of Pais et al. (2021) with unit cell values.
 - `domirank`: DomiRank centrality (Engsig et al. 2024, Nature Communications 15, 56) of a
   weighted network: the steady state of dG/dt = sigma * A (1 - G) - G, that is
   G = sigma (sigma A + I)^-1 A 1, with sigma a fraction of its largest admissible value
@@ -47,6 +48,19 @@ def downstream_counts(arrival: np.ndarray, predecessor: np.ndarray) -> np.ndarra
     flat_pred = np.asarray(predecessor, np.int64).reshape(flat_arrival.shape)
     out = np.stack([_subtree_sizes(a, p) for a, p in zip(flat_arrival, flat_pred)])
     return out.reshape(arrival.shape)
+
+
+def downstream_protection(simulator) -> np.ndarray:
+    """(H, W) mean over `simulator`'s scenarios (an `IncrementalSimulator`) of the burned cells
+    a break in each cell would cut off from their fastest fire path, in cells.
+
+    A break cannot stop a fire at its own ignition cell (see `firebreak.fire.simulate`), so the
+    root of each scenario's tree protects nothing and counts 0.
+    """
+    counts = downstream_counts(simulator.arrival, simulator.predecessor)
+    for s, scenario in enumerate(simulator.scenarios):
+        counts[s, scenario.ignitions[:, 0], scenario.ignitions[:, 1]] = 0.0
+    return counts.mean(axis=0)
 
 
 def spread_adjacency(rate_toward: np.ndarray, burnable: np.ndarray, cell_size: float) -> sp.csr_matrix:

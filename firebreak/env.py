@@ -34,6 +34,7 @@ import gymnasium as gym
 import numpy as np
 
 from .fire import FireSeason, IncrementalSimulator, Moisture, ScenarioSampler, Weather, directional_intensity, surface_fire
+from .centrality import downstream_protection
 from .landscape import Landscape, LandscapeError, load_landscapes, synthetic_landscape
 
 #: Burn periods of 12-24 h: the Vermont hardwood litter (TL6) spreads at about 1 m/min, so a
@@ -59,10 +60,11 @@ OBSERVATION_LAYERS: tuple[str, ...] = (
     "intensity_south",
     "intensity_west",  # (same scaling as fireline_intensity)
     "burn_probability",  # share of the episode's scenarios that burn the cell now
+    "downstream_protection",  # DPV now, log1p(cells) / log1p(H * W) (see downstream_protection)
     "breaks",  # 1 where treated
     "treatable",  # 1 where a break may still go (burnable, untreated)
 )
-_DYNAMIC = ("burn_probability", "breaks", "treatable")
+_DYNAMIC = ("burn_probability", "downstream_protection", "breaks", "treatable")
 
 
 gym.register(id="firebreak/FuelBreak-v0", entry_point="firebreak.env:FuelBreakEnv")
@@ -227,6 +229,11 @@ class FuelBreakEnv(gym.Env):
     def _update_dynamic_layers(self) -> None:
         index = OBSERVATION_LAYERS.index
         self._obs[index("burn_probability")] = self.simulator.burned.mean(axis=0)
+        # log: DPV spans 0 to thousands of cells; its ranking is what matters, and a log keeps
+        # the small values of most cells apart.
+        self._downstream_protection = downstream_protection(self.simulator)
+        self._obs[index("downstream_protection")] = (np.log1p(self._downstream_protection)
+                                                     / np.log1p(self._burnable.size))
         self._obs[index("breaks")] = self.simulator.breaks
         self._obs[index("treatable")] = self._burnable & ~self.simulator.breaks
 
@@ -242,6 +249,13 @@ class FuelBreakEnv(gym.Env):
     def burn_probability(self) -> np.ndarray:
         """(H, W) share of the episode's scenarios that burn each cell with the current breaks."""
         return self.simulator.burned.mean(axis=0)
+
+    @property
+    def downstream_protection(self) -> np.ndarray:
+        """(H, W) downstream protection value with the current breaks: burned cells a break in
+        each cell would cut off from their fastest fire path, mean over the episode's scenarios
+        (`firebreak.centrality.downstream_protection`)."""
+        return self._downstream_protection
 
     def step(self, action):
         if self.simulator is None:

@@ -19,7 +19,7 @@ from typing import Callable
 
 import numpy as np
 
-from .centrality import domirank, downstream_counts, spread_adjacency
+from .centrality import domirank, spread_adjacency
 from .env import FuelBreakEnv
 from .fire import rate_toward
 
@@ -62,13 +62,7 @@ class DownstreamProtectionPolicy:
     name = "dpv"
 
     def __call__(self, env: FuelBreakEnv) -> int:
-        sim = env.simulator
-        counts = downstream_counts(sim.arrival, sim.predecessor)
-        # A break cannot stop a fire at its ignition cell (see firebreak.fire.simulate), so
-        # the root of each tree protects nothing.
-        for s, scenario in enumerate(sim.scenarios):
-            counts[s, scenario.ignitions[:, 0], scenario.ignitions[:, 1]] = 0.0
-        return _greedy(counts.mean(axis=0), env.action_masks())
+        return _greedy(env.downstream_protection, env.action_masks())
 
 
 class DomiRankPolicy:

@@ -81,12 +81,31 @@ def test_masks_and_dynamic_layers_after_every_step(tiles):
         expected[treated] = False
         assert np.array_equal(mask, expected)
         np.testing.assert_allclose(obs[layer["burn_probability"]], env.burn_probability)
+        dpv = env.downstream_protection
+        np.testing.assert_allclose(obs[layer["downstream_protection"]], np.log1p(dpv) / np.log1p(dpv.size), rtol=1e-6)
         assert np.array_equal(obs[layer["treatable"]].ravel() == 1, mask)
         action = int(rng.choice(np.flatnonzero(mask)))
         obs, _, done, _, _ = env.step(action)
         treated.append(action)
         assert obs[layer["breaks"]].ravel()[action] == 1 and not env.action_masks()[action]
     assert obs.dtype == np.float32 and env.observation_space.contains(obs)
+
+
+def test_downstream_protection_counts_the_cells_behind_each_cell(tiles):
+    env = _env(tiles[:1], n_scenarios=1)
+    env.reset(seed=3)
+    dpv = env.downstream_protection
+    burned = env.simulator.burned[0].copy()
+    (ignition,) = {tuple(cell) for cell in env.simulator.scenarios[0].ignitions}
+    assert dpv[ignition] == 0  # a break never stops a fire where it starts
+    others = burned.copy()
+    others[ignition] = False
+    assert (dpv[others] >= 1).all() and (dpv[~burned] == 0).all()  # a burned cell protects at least itself
+    # cells off a break's subtree keep their fastest path: a break saves at most its DPV, here > 0
+    best = int(np.where(env.action_masks(), dpv.ravel(), -np.inf).argmax())
+    env.step(best)
+    saved = burned.sum() - env.simulator.burned[0].sum()
+    assert 0 < saved <= dpv.ravel()[best]
 
 
 def test_same_seed_same_episode(tiles):
