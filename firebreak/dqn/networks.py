@@ -10,6 +10,8 @@ Checkpoints name a network by its registry kind plus keyword arguments, so
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -78,6 +80,8 @@ class ResidualQNetwork(nn.Module):
         in_channels: int,
         channels: int = 32,
         dilations: tuple[int, ...] = (1, 2, 4, 8, 16, 32, 1, 2, 4, 8, 16, 32),
+        dpv_prior: bool = False,
+        prior_kernel: int = 7,
     ):
         super().__init__()
         self.stem = nn.Conv2d(in_channels, channels, 3, padding=1)
@@ -85,13 +89,58 @@ class ResidualQNetwork(nn.Module):
         self.blocks = nn.Sequential(*(DilatedResidualBlock(channels, d) for d in dilations))
         self.up = nn.Conv2d(channels, channels, 3, padding=1)
         self.head = nn.Conv2d(channels, 1, 1)
+        self.prior = DPVPrior(in_channels, prior_kernel) if dpv_prior else None
+        if self.prior is not None:
+            # start as the DPV heuristic exactly: the learned part begins at a constant
+            nn.init.zeros_(self.head.weight)
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         skip = torch.relu(self.stem(obs))
         context = self.blocks(self.down(skip))
         x = F.interpolate(context, size=obs.shape[-2:], mode="nearest") + skip
         x = torch.relu(self.up(torch.relu(x)))
-        return self.head(x).flatten(1)
+        q = self.head(x)
+        if self.prior is not None:
+            q = q + self.prior(obs)
+        return q.flatten(1)
+
+
+class DPVPrior(nn.Module):
+    """Q-values a break would earn by the downstream-protection heuristic, through a learned
+    `kernel` x `kernel` filter: the residual network learns corrections to the heuristic
+    instead of rediscovering it.
+
+    The env's "downstream_protection" layer x is log1p(DPV) / log1p(H * W) with DPV in cells
+    per fire (`firebreak.centrality.downstream_protection`); a break there saves about DPV
+    cells, i.e. 100 * DPV / (H * W) percent of the tile, the learner's reward unit at the
+    default reward_scale of 100. The filter starts as the identity (the heuristic itself) and
+    can learn to smooth it: DPV planned on a few fires is noisy, and smoothing it placed better
+    breaks on unseen fires (docs/experiments.md).
+    """
+
+    def __init__(self, in_channels: int, kernel: int = 7):
+        super().__init__()
+        from ..env import OBSERVATION_LAYERS  # the layer's position, without a copy of the list
+
+        if in_channels != len(OBSERVATION_LAYERS):
+            raise ValueError(f"dpv_prior needs the env's {len(OBSERVATION_LAYERS)} observation layers "
+                             f"({', '.join(OBSERVATION_LAYERS)}); got {in_channels} input channels")
+        if kernel < 1 or kernel % 2 == 0:
+            raise ValueError(f"prior_kernel must be a positive odd number of cells, got {kernel}")
+        self.channel = OBSERVATION_LAYERS.index("downstream_protection")
+        self.filter = nn.Conv2d(1, 1, kernel, padding=kernel // 2, bias=False)
+        with torch.no_grad():
+            self.filter.weight.zero_()
+            self.filter.weight[0, 0, kernel // 2, kernel // 2] = 1.0
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        cells = obs.shape[-2] * obs.shape[-1]
+        # full precision even under autocast: neighbouring DPV values differ by less than
+        # bf16's 0.4 % resolution, and their order is the whole point of the prior
+        with torch.autocast(obs.device.type, enabled=False):
+            layer = obs[:, self.channel:self.channel + 1].float()
+            percent = torch.expm1(layer * math.log1p(cells)) * (100.0 / cells)
+            return self.filter(percent)
 
 
 class DuelingQNetwork(nn.Module):
