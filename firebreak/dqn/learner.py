@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from .demonstrations import DemonstrationBuffer
 from .exploration import linear_schedule
 from .networks import build_q_network
 from .replay import PrioritizedReplayBuffer
@@ -30,6 +31,7 @@ class Learner:
         self.dqn = DQNUpdate(network, config, device)
         self.replay = PrioritizedReplayBuffer(config.buffer_size, self.obs_shape, config.gamma, config.n_step,
                                               config.alpha, config.priority_eps, seed=seed)
+        self.demonstrations = DemonstrationBuffer(config.gamma, config.n_step, seed=seed + 1)
         self.env_steps = 0
 
     @property
@@ -50,6 +52,20 @@ class Learner:
                                      next_masks[e])
         self.env_steps += rewards.size
 
+    def add_demonstration(self, obs: np.ndarray, masks: np.ndarray, actions: np.ndarray, rewards: np.ndarray,
+                          values: np.ndarray, terminated: bool) -> None:
+        """Keep one expert episode for the run (`DemonstrationBuffer.add_episode`; rewards and
+        values are scaled by `reward_scale` here, like the agent's rewards)."""
+        scale = self.config.reward_scale
+        self.demonstrations.add_episode(obs, masks, actions, rewards * scale, values * scale, terminated)
+
+    def pretrain(self, num_updates: int) -> dict[str, float]:
+        """`num_updates` gradient steps on demonstrations alone (TD + expert-value loss), before
+        the agent has experience of its own; returns the averaged metrics as `train` does."""
+        if len(self.demonstrations) == 0:
+            raise ValueError("pretrain: no demonstrations loaded (add_demonstration first)")
+        return self._run(num_updates, replay_rows=0)
+
     @property
     def can_train(self) -> bool:
         """True once the replay holds `learning_starts` transitions (and at least one batch);
@@ -58,15 +74,24 @@ class Learner:
 
     def train(self, num_updates: int) -> dict[str, float]:
         """`num_updates` gradient steps; returns the metrics averaged over them plus the update
-        count, replay size and importance-sampling beta."""
+        count, replay size and importance-sampling beta. With demonstrations loaded,
+        `demo_batch_fraction` of each batch is expert transitions."""
         cfg = self.config
+        demo_rows = round(cfg.batch_size * cfg.demo_batch_fraction) if len(self.demonstrations) else 0
+        return self._run(num_updates, replay_rows=cfg.batch_size - demo_rows)
+
+    def _run(self, num_updates: int, replay_rows: int) -> dict[str, float]:
+        cfg = self.config
+        demo_rows = cfg.batch_size - replay_rows
         totals: dict[str, float] = {}
         beta = cfg.beta_start
         for _ in range(num_updates):
             beta = linear_schedule(cfg.beta_start, cfg.beta_end, cfg.beta_anneal_updates, self.dqn.num_updates)
-            batch = self.replay.sample(cfg.batch_size, beta)
-            metrics, priorities = self.dqn.update(batch)
-            self.replay.update_priorities(batch.indices, priorities)
+            batch = self.replay.sample(replay_rows, beta) if replay_rows else None
+            demos = self.demonstrations.sample(demo_rows) if demo_rows else None
+            metrics, priorities = self.dqn.update(batch, demos)
+            if batch is not None:
+                self.replay.update_priorities(batch.indices, priorities)
             for key, value in metrics.items():
                 totals[key] = totals.get(key, 0.0) + value
         means = {key: value / max(num_updates, 1) for key, value in totals.items()}

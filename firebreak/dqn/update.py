@@ -5,6 +5,9 @@ One `DQNUpdate.update(batch)` call, CleanRL-style:
     next_action = argmax over valid cells of Q_online(next_obs)          (Double DQN)
     target      = returns + gamma ** n_steps * (1 - terminated) * Q_target(next_obs)[next_action]
     loss        = mean(IS weight * huber(Q_online(obs)[action] - target))
+                  + demo_loss_weight * mean over demonstration rows and their valid cells a of
+                    (centred Q(obs)[a] - centred expert value[a]) ** 2
+                  (centred: minus the mean over the row's valid cells; see expert_value_loss)
     Adam step with gradient-norm clipping; every `target_update_every` updates
     target <- tau * online + (1 - tau) * target (tau = 1: hard copy, tau < 1: Polyak).
 
@@ -24,9 +27,21 @@ import torch.nn.functional as F
 from torch import nn
 
 from .networks import masked_argmax
+from .demonstrations import DemonstrationBatch
 from .replay import ReplayBatch
 
 AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "off": None}
+
+
+def expert_value_loss(q: torch.Tensor, values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean squared error between Q-values and the expert's values over valid cells, each
+    centred on its row's mean over those cells: it teaches how much better one cell is than
+    another (what the greedy policy acts on) and leaves the level of Q, the return still to
+    come, to the TD loss. q, values: (B, A) float; mask: (B, A) bool, True where valid."""
+    mask = mask.float()
+    count = mask.sum(dim=1, keepdim=True).clamp(min=1.0)
+    centred = lambda x: (x - (x * mask).sum(dim=1, keepdim=True) / count) * mask
+    return ((centred(q) - centred(values)) ** 2).sum() / count.sum()
 
 
 @dataclass
@@ -62,6 +77,10 @@ class DQNConfig:
     # rewards are multiplied by this when stored: the env's rewards are shares of burnable cells
     # (~1e-4 a step), far below a fresh network's output noise; 100 makes Q "percent saved"
     reward_scale: float = 1.0
+    # demonstrations (see demonstrations.py): the expert-value loss, weighted by demo_loss_weight,
+    # on demo_batch_fraction of every batch once any are loaded
+    demo_loss_weight: float = 1.0
+    demo_batch_fraction: float = 0.25
 
     def __post_init__(self) -> None:
         if self.autocast not in AUTOCAST_DTYPES:
@@ -116,24 +135,40 @@ class DQNUpdate:
         next_q = next_q_target.gather(1, next_action[:, None]).squeeze(1)
         return returns + self.config.gamma ** n_steps.float() * (~terminated) * next_q
 
-    def update(self, batch: ReplayBatch) -> tuple[dict[str, float], np.ndarray]:
-        """One gradient step on `batch`.
+    def update(self, batch: ReplayBatch | None, demos: DemonstrationBatch | None = None
+               ) -> tuple[dict[str, float], np.ndarray]:
+        """One gradient step on `batch` (replay transitions) and/or `demos` (expert transitions,
+        which also get the expert-value loss), stacked into one forward pass.
 
-        Returns metrics {loss, q_mean, td_error (mean |TD|), grad_norm (before clipping)}
-        and the new priorities |TD error| (B,) float32 numpy, for `update_priorities`.
+        Returns metrics {loss, q_mean, td_error (mean |TD|), grad_norm (before clipping), and
+        expert_loss when demos are given} and the new priorities |TD error| of `batch`'s rows
+        (B,) float32 numpy, for `update_priorities` (empty without a batch).
         """
         cfg = self.config
+        parts = [p for p in (batch, demos) if p is not None]
+        if not parts:
+            raise ValueError("update: give a replay batch, demonstrations or both")
+        stack = lambda field: np.concatenate([getattr(p, field) for p in parts])
+        n_replay = 0 if batch is None else len(batch.action)
         # Observations travel as float16 (half the host-to-device bytes), widened on device.
-        obs, next_obs = self._tensor(batch.obs).float(), self._tensor(batch.next_obs).float()
-        action, weights = self._tensor(batch.action), self._tensor(batch.weights)
-        returns, n_steps = self._tensor(batch.returns), self._tensor(batch.n_steps)
-        terminated, next_mask = self._tensor(batch.terminated), self._tensor(batch.next_mask)
+        obs, next_obs = self._tensor(stack("obs")).float(), self._tensor(stack("next_obs")).float()
+        action = self._tensor(stack("action"))
+        returns, n_steps = self._tensor(stack("returns")), self._tensor(stack("n_steps"))
+        terminated, next_mask = self._tensor(stack("terminated")), self._tensor(stack("next_mask"))
+        weights = torch.ones(len(action), device=self.device)
+        if batch is not None:
+            weights[:n_replay] = self._tensor(batch.weights)
 
         target = self.td_target(returns, n_steps, terminated, next_obs, next_mask)
         with self._autocast():
-            q = self.q_network(obs).float().gather(1, action[:, None]).squeeze(1)
+            q_all = self.q_network(obs).float()
+        q = q_all.gather(1, action[:, None]).squeeze(1)
         td_error = target - q.detach()  # for metrics and priorities only
         loss = (weights * F.huber_loss(q, target, reduction="none", delta=cfg.huber_delta)).mean()
+        expert_loss = None
+        if demos is not None:
+            expert_loss = expert_value_loss(q_all[n_replay:], self._tensor(demos.values), self._tensor(demos.mask))
+            loss = loss + cfg.demo_loss_weight * expert_loss
 
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
@@ -148,11 +183,11 @@ class DQNUpdate:
                 for target_param, param in zip(self.target_network.parameters(), self.q_network.parameters()):
                     target_param.lerp_(param, cfg.tau)
 
-        loss_value, q_mean, td_mean, grad_norm_value = torch.stack(
-            [loss.detach(), q.detach().mean(), td_error.abs().mean(), grad_norm]
-        ).tolist()  # one device sync for all metrics
-        metrics = {"loss": loss_value, "q_mean": q_mean, "td_error": td_mean, "grad_norm": grad_norm_value}
-        return metrics, td_error.abs().cpu().numpy()
+        names = ["loss", "q_mean", "td_error", "grad_norm"] + (["expert_loss"] if expert_loss is not None else [])
+        values = [loss.detach(), q.detach().mean(), td_error.abs().mean(), grad_norm]
+        values += [expert_loss.detach()] if expert_loss is not None else []
+        metrics = dict(zip(names, torch.stack(values).tolist()))  # one device sync for all metrics
+        return metrics, td_error[:n_replay].abs().cpu().numpy()
 
     def state_dict(self) -> dict:
         """Everything needed to resume, as tensors and plain containers (weights_only loadable)."""
