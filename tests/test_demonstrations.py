@@ -1,0 +1,63 @@
+"""Expert demonstrations: a privileged DPV expert plays the agent's env and records what the
+learner needs."""
+
+import numpy as np
+import pytest
+
+from firebreak.demonstrations import DEMO_SEED_BASE, collect_demonstrations, play_expert_episode
+from firebreak.dqn.demonstrations import DemonstrationBuffer
+from firebreak.env import FuelBreakEnv
+from firebreak.landscape import synthetic_landscape
+
+ENV = {"landscapes": [synthetic_landscape((24, 24), 5, kind="grass_shrub")], "budget": 0.03, "n_scenarios": 4}
+
+
+@pytest.fixture(scope="module")
+def demo():
+    return play_expert_episode(ENV, 0, expert_scenarios=8)
+
+
+def test_the_expert_plays_greedily_on_its_own_values(demo):
+    a = demo.arrays
+    steps = len(a["actions"])
+    assert steps == FuelBreakEnv(**ENV).reset(seed=0)[1]["budget_cells"]
+    assert a["obs"].shape == (steps + 1, *FuelBreakEnv(**ENV).observation_space.shape) and a["obs"].dtype == np.float16
+    assert a["values"].shape == (steps, 24 * 24) and a["masks"].shape == (steps + 1, 24 * 24) and a["terminated"]
+    assert len(set(a["actions"].tolist())) == steps  # never the same cell twice
+    for t, action in enumerate(a["actions"]):
+        assert a["masks"][t, action] and not a["masks"][t + 1, action]
+        assert a["values"][t, action] == np.where(a["masks"][t], a["values"][t], -np.inf).max()
+    assert (a["values"] >= 0).all() and a["values"].max() > 0
+
+
+def test_the_agents_side_is_an_ordinary_episode(demo):
+    a = demo.arrays
+    env = FuelBreakEnv(**ENV)
+    obs, _ = env.reset(seed=DEMO_SEED_BASE)
+    np.testing.assert_array_equal(a["obs"][0], obs.astype(np.float16))
+    for action in a["actions"]:
+        *_, info = env.step(int(action))
+    # the recorded rewards are the agent env's: they add up to what the breaks saved on its fires
+    assert a["rewards"].sum() == pytest.approx(info["baseline_burned_fraction"] - info["burned_fraction"])
+    assert demo.burned_fraction == pytest.approx(info["burned_fraction"])
+    assert 0 < demo.expert_burned_fraction < 1
+
+
+def test_the_expert_plans_on_fires_of_its_own():
+    own = play_expert_episode(ENV, 0, expert_scenarios=0).arrays
+    env = FuelBreakEnv(**ENV)
+    env.reset(seed=DEMO_SEED_BASE)
+    burnable = env.landscape.burnable.sum()
+    np.testing.assert_allclose(own["values"][0], env.downstream_protection.ravel() / burnable, rtol=1e-6)
+    privileged = play_expert_episode(ENV, 0, expert_scenarios=8).arrays
+    assert not np.allclose(privileged["values"][0], own["values"][0])
+
+
+def test_collected_demonstrations_fill_a_buffer(demo):
+    demos = list(collect_demonstrations(ENV, 2, expert_scenarios=8, progress=False))
+    assert len(demos) == 2
+    np.testing.assert_array_equal(demos[0].arrays["actions"], demo.arrays["actions"])  # deterministic
+    buffer = DemonstrationBuffer(gamma=0.99, n_step=3)
+    for d in demos:
+        buffer.add_episode(**d.arrays)
+    assert buffer.episodes == 2 and len(buffer) == sum(len(d.arrays["actions"]) for d in demos)
