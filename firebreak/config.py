@@ -81,11 +81,23 @@ class LearnerConfig(_Section):
     autocast: Literal["bf16", "fp16", "off"] = "bf16"
     reward_scale: float = Field(100.0, gt=0, description="rewards x this in the replay: Q in % of burnable cells")
     replay_ratio: float = Field(0.25, gt=0, description="gradient updates per env step")
+    demo_loss_weight: float = Field(1.0, ge=0, description="weight of the expert-value loss on demonstrations")
+    demo_batch_fraction: float = Field(0.25, ge=0, le=1, description="share of each batch from demonstrations")
     weights_every: int = Field(50, ge=1, description="updates between weight broadcasts")
     num_gpus: float | Literal["auto"] = Field("auto", description="'auto': 1 when the cluster has a GPU")
     num_cpus: float = Field(1.0, ge=0, description="CPUs reserved for the learner actor")
     resources: dict[str, float] = Field({}, description="custom resources, e.g. {learner: 1} on a cluster")
     max_restarts: int = Field(3, ge=-1)
+
+
+class DemonstrationsConfig(_Section):
+    """Warm start from the DPV heuristic (`firebreak.demonstrations`): play `episodes` expert
+    episodes, pre-train the learner on them for `pretrain_updates` updates, and keep them in
+    every later batch (learner.demo_batch_fraction). ``episodes: 0`` turns it off."""
+
+    episodes: int = Field(0, ge=0, description="expert episodes (0: no warm start)")
+    expert_scenarios: int = Field(256, ge=0, description="fires the expert plans on (0: the agent's own)")
+    pretrain_updates: int = Field(1000, ge=0, description="updates on demonstrations alone before sampling")
 
 
 class FaultsConfig(_Section):
@@ -125,6 +137,7 @@ class Config(_Section):
     rollout: RolloutConfig = RolloutConfig()
     exploration: ExplorationConfig = ExplorationConfig()
     learner: LearnerConfig = LearnerConfig()
+    demonstrations: DemonstrationsConfig = DemonstrationsConfig()
     faults: FaultsConfig = FaultsConfig()
     run: RunConfig = RunConfig()
 

@@ -31,6 +31,7 @@ import yaml
 from tqdm import tqdm
 
 from .config import Config, ConfigError, config_from_dict
+from .demonstrations import collect_demonstrations
 from .dqn import DQNConfig, linear_schedule
 from .dqn.checkpoint import load_checkpoint, save_checkpoint
 from .dqn.learner import Learner
@@ -91,8 +92,10 @@ class _Stop:
 class _LocalLearner:
     """The learner in this process (rollout.runners: 0): training runs when it is started."""
 
-    def __init__(self, config: DQNConfig, obs_shape, payload, seed):
+    def __init__(self, config: DQNConfig, obs_shape, payload, seed, demonstrations=()):
         self.learner = Learner(config, obs_shape, seed=seed)
+        for demonstration in demonstrations:
+            self.learner.add_demonstration(**demonstration.arrays)
         if payload is not None:
             self.learner.load_state_dict(payload["learner"])
         self.restarts = 0
@@ -103,6 +106,9 @@ class _LocalLearner:
 
     def add_fragment(self, f):
         self.learner.add_fragment(f.obs, f.actions, f.rewards, f.terminated, f.truncated, f.next_obs, f.next_masks)
+
+    def pretrain(self, n):
+        return self.learner.pretrain(n)
 
     def start_train(self, n):
         self._result = self.learner.train(n) if self.learner.can_train else None
@@ -122,7 +128,7 @@ class _RemoteLearner:
     """The learner actor. Fragments and training calls are queued on it without waiting, so
     the runners keep sampling while it trains; calls run in submission order (one actor).
     A call that meets a dead actor is counted and skipped: Ray restarts it (max_restarts) and it
-    reloads the latest checkpoint by itself."""
+    reloads the latest checkpoint and the demonstrations by itself."""
 
     def __init__(self, handle):
         self.handle = handle
@@ -155,6 +161,9 @@ class _RemoteLearner:
 
     def add_fragment(self, f):
         self._added.append(self.handle.add_fragment.remote(f))
+
+    def pretrain(self, n):
+        return self._call("pretrain", n)
 
     def start_train(self, n):
         self._pending = self.handle.train.remote(n)
@@ -245,6 +254,37 @@ def _check_cpus(cfg: Config, available: float, strict: bool) -> None:
     log.warning("%s now: the actors that do not fit wait until the autoscaler adds nodes", message)
 
 
+def _collect_demonstrations(cfg: Config, env_kwargs: dict, progress: bool) -> list:
+    """The expert episodes `cfg.demonstrations` asks for: ObjectRefs when Ray is initialised
+    (the learner actor fetches them; the driver never does), else `Demonstration`s."""
+    if cfg.demonstrations.episodes == 0:
+        return []
+    return list(collect_demonstrations(env_kwargs, cfg.demonstrations.episodes,
+                                       expert_scenarios=cfg.demonstrations.expert_scenarios,
+                                       num_cpus=cfg.rollout.num_cpus_per_runner, progress=progress))
+
+
+def _pretrain(cfg: Config, learner, *, deadline: float, stop: _Stop, progress: bool) -> dict[str, float]:
+    """`cfg.demonstrations.pretrain_updates` updates on the demonstrations, in chunks so that a
+    stop signal or the time budget ends it; returns the last metrics (empty when none ran)."""
+    total = cfg.demonstrations.pretrain_updates if cfg.demonstrations.episodes else 0
+    metrics: dict[str, float] = {}
+    bar = tqdm(total=total, desc="pre-training on demonstrations", unit="update", disable=not progress or not total,
+               dynamic_ncols=True)
+    done = 0
+    while done < total and not stop and time.monotonic() < deadline:
+        n = min(50, total - done)
+        metrics = learner.pretrain(n)
+        done += n
+        bar.update(n)
+        bar.set_postfix(loss=f"{metrics['loss']:.3g}", expert=f"{metrics['expert_loss']:.3g}")
+    bar.close()
+    if metrics:
+        log.info("pre-trained %d updates on %d expert episodes: loss %.4g, expert-value loss %.4g", done,
+                 cfg.demonstrations.episodes, metrics["loss"], metrics["expert_loss"])
+    return metrics
+
+
 def train(cfg: Config, *, address: str | None = None, resume: str | None = None, progress: bool = True,
           ray_init_kwargs: dict | None = None) -> dict[str, Any]:
     """Train as `cfg` says; returns the summary (counters, faults, best evaluation, paths).
@@ -261,8 +301,9 @@ def train(cfg: Config, *, address: str | None = None, resume: str | None = None,
     if resume == "latest":
         resume = str(ckpt_dir / "latest.pt")
     payload = load_checkpoint(resume) if resume else None
-    counters = {"env_steps": 0, "fragments": 0, "updates": 0, "episodes": 0, "train_seconds": 0.0,
-                "best_eval_burned": math.inf}
+    # updates counts all gradient steps; pretrain_updates those on demonstrations before sampling
+    counters = {"env_steps": 0, "fragments": 0, "updates": 0, "pretrain_updates": 0, "episodes": 0,
+                "train_seconds": 0.0, "best_eval_burned": math.inf}
     if payload is not None:
         counters.update({k: float(v) if k in ("train_seconds", "best_eval_burned") else int(v)
                          for k, v in payload["counters"].items() if k in counters})
@@ -279,48 +320,67 @@ def train(cfg: Config, *, address: str | None = None, resume: str | None = None,
     model = {"kind": cfg.learner.network, "kwargs": cfg.learner.network_kwargs, "obs_shape": list(obs_shape),
              "obs_layers": list(OBSERVATION_LAYERS)}
     runners = cfg.rollout.runners
+    started = time.monotonic()  # the time budget covers the warm start too
+    deadline = started + (cfg.run.time_budget_s if cfg.run.time_budget_s is not None else math.inf)
+    stop = _Stop()
 
+    # a resumed run's checkpoint already holds the pre-trained networks
+    pretrain = lambda learner: {} if payload is not None else _pretrain(cfg, learner, deadline=deadline, stop=stop,
+                                                                         progress=progress)
     started_ray = False
-    if runners > 0:
-        import ray
+    try:  # set-up: on an error, leave signals and Ray as they were
+        if runners > 0:
+            import ray
 
-        if not ray.is_initialized():
-            address = address or ("auto" if os.environ.get("RAY_ADDRESS") else "local")
-            kwargs = {"num_cpus": cfg.run.num_cpus} if address == "local" and cfg.run.num_cpus else {}
-            ray.init(address=address, **{**kwargs, **(ray_init_kwargs or {})})
-            started_ray = True
-        from .rollout import RunnerSpec, Supervisor
-        from .rollout.learner import create_learner
+            if not ray.is_initialized():
+                address = address or ("auto" if os.environ.get("RAY_ADDRESS") else "local")
+                kwargs = {"num_cpus": cfg.run.num_cpus} if address == "local" and cfg.run.num_cpus else {}
+                ray.init(address=address, **{**kwargs, **(ray_init_kwargs or {})})
+                started_ray = True
+            from .rollout import RunnerSpec, Supervisor
+            from .rollout.learner import create_learner
 
-        _check_cpus(cfg, ray.cluster_resources().get("CPU", 0.0), strict=started_ray)
+            _check_cpus(cfg, ray.cluster_resources().get("CPU", 0.0), strict=started_ray)
 
-        (ckpt_dir).mkdir(parents=True, exist_ok=True)
-        latest = ckpt_dir / "latest.pt"
-        if payload is not None and Path(resume).resolve() != latest.resolve():
-            save_checkpoint(latest, learner_state=payload["learner"], model=model, config=cfg.model_dump(),
-                            counters=payload["counters"])  # the actor restores from latest.pt
-        learner = _RemoteLearner(create_learner(
-            dqn_config(cfg), obs_shape, str(latest.resolve()) if payload is not None else None, cfg.run.seed,
-            num_gpus=cfg.learner.num_gpus, num_cpus=cfg.learner.num_cpus, resources=cfg.learner.resources,
-            max_restarts=cfg.learner.max_restarts))
-        spec = RunnerSpec(
-            env_factory=EnvFactory(env_kwargs, faults),
-            policy_for_runner=lambda i: QPolicy(cfg.learner.network, cfg.learner.network_kwargs, obs_shape[0],
-                                                runner_index=i, num_runners=runners,
-                                                apex_alpha=cfg.exploration.apex_alpha),
-            envs_per_runner=cfg.rollout.envs_per_runner, fragment_length=cfg.rollout.fragment_length,
-            seed=cfg.run.seed + counters["fragments"] * 7919,  # a resumed run draws new episodes
-            num_cpus=cfg.rollout.num_cpus_per_runner, resources=cfg.rollout.runner_resources,
-            max_restarts=cfg.rollout.max_restarts)
-        memory = None if cfg.rollout.memory_limit_mb is None else int(cfg.rollout.memory_limit_mb * 2**20)
-        sampler = Supervisor(spec, runners, sample_timeout_s=cfg.rollout.sample_timeout_s,
-                             min_timeout_s=cfg.rollout.min_timeout_s, first_timeout_s=cfg.rollout.first_timeout_s,
-                             max_consecutive_failures=cfg.rollout.max_consecutive_failures, memory_limit_bytes=memory)
-    else:
-        learner = _LocalLearner(dqn_config(cfg), obs_shape, payload, cfg.run.seed)
-        sampler = _LocalSampler(EnvFactory(env_kwargs, faults),
-                                QPolicy(cfg.learner.network, cfg.learner.network_kwargs, obs_shape[0],
-                                        torch_threads=None), cfg)
+            (ckpt_dir).mkdir(parents=True, exist_ok=True)
+            latest = ckpt_dir / "latest.pt"
+            if payload is not None and Path(resume).resolve() != latest.resolve():
+                save_checkpoint(latest, learner_state=payload["learner"], model=model, config=cfg.model_dump(),
+                                counters=payload["counters"])  # the actor restores from latest.pt
+            # the expert episodes run before the runners exist: on 2 cores they need the CPUs
+            learner = _RemoteLearner(create_learner(
+                dqn_config(cfg), obs_shape, str(latest.resolve()) if payload is not None else None, cfg.run.seed,
+                num_gpus=cfg.learner.num_gpus, num_cpus=cfg.learner.num_cpus, resources=cfg.learner.resources,
+                max_restarts=cfg.learner.max_restarts,
+                demonstrations=_collect_demonstrations(cfg, env_kwargs, progress)))
+            pretrain_metrics = pretrain(learner)  # before the runners take the CPUs
+            spec = RunnerSpec(
+                env_factory=EnvFactory(env_kwargs, faults),
+                policy_for_runner=lambda i: QPolicy(cfg.learner.network, cfg.learner.network_kwargs, obs_shape[0],
+                                                    runner_index=i, num_runners=runners,
+                                                    apex_alpha=cfg.exploration.apex_alpha),
+                envs_per_runner=cfg.rollout.envs_per_runner, fragment_length=cfg.rollout.fragment_length,
+                seed=cfg.run.seed + counters["fragments"] * 7919,  # a resumed run draws new episodes
+                num_cpus=cfg.rollout.num_cpus_per_runner, resources=cfg.rollout.runner_resources,
+                max_restarts=cfg.rollout.max_restarts)
+            memory = None if cfg.rollout.memory_limit_mb is None else int(cfg.rollout.memory_limit_mb * 2**20)
+            sampler = Supervisor(spec, runners, sample_timeout_s=cfg.rollout.sample_timeout_s,
+                                 min_timeout_s=cfg.rollout.min_timeout_s, first_timeout_s=cfg.rollout.first_timeout_s,
+                                 max_consecutive_failures=cfg.rollout.max_consecutive_failures, memory_limit_bytes=memory)
+        else:
+            learner = _LocalLearner(dqn_config(cfg), obs_shape, payload, cfg.run.seed,
+                                    _collect_demonstrations(cfg, env_kwargs, progress))
+            pretrain_metrics = pretrain(learner)
+            sampler = _LocalSampler(EnvFactory(env_kwargs, faults),
+                                    QPolicy(cfg.learner.network, cfg.learner.network_kwargs, obs_shape[0],
+                                            torch_threads=None), cfg)
+    except BaseException:
+        stop.restore()
+        if started_ray:
+            import ray
+
+            ray.shutdown()
+        raise
 
     info = learner.info()
     log.info("learner on %s (pid %s)%s", info["device"], info["pid"],
@@ -329,7 +389,6 @@ def train(cfg: Config, *, address: str | None = None, resume: str | None = None,
     evaluator = Evaluator(cfg)
     eval_policy = QPolicy(cfg.learner.network, cfg.learner.network_kwargs, obs_shape[0], epsilon=0.0,
                           torch_threads=None)
-    stop = _Stop()
     total = cfg.run.total_env_steps
     epsilon = lambda: linear_schedule(cfg.exploration.epsilon_start, cfg.exploration.epsilon_end,
                                       cfg.exploration.decay_env_steps, counters["env_steps"])
@@ -337,7 +396,10 @@ def train(cfg: Config, *, address: str | None = None, resume: str | None = None,
     recent_returns: list[float] = []
     latest_eval: dict[str, float] = {}
     metrics: dict[str, float] = {}
-    started = time.monotonic()
+    if pretrain_metrics:
+        counters["updates"] = counters["pretrain_updates"] = last["weights"] = int(pretrain_metrics["updates"])
+        for key in ("loss", "expert_loss", "q_mean", "td_error"):
+            writer.add_scalar(f"pretrain/{key}", pretrain_metrics[key], 0)
     session_steps = 0
     bar = tqdm(total=total, initial=min(counters["env_steps"], total), unit="step", desc="training",
                disable=not progress, dynamic_ncols=True)
@@ -364,12 +426,19 @@ def train(cfg: Config, *, address: str | None = None, resume: str | None = None,
             checkpoint("best.pt")
         return result
 
+    def owed_updates(step: int) -> int:
+        """Updates the replay ratio asks for by `step` and not yet run (pre-training excluded)."""
+        done = counters["updates"] - counters["pretrain_updates"]
+        return int(cfg.learner.replay_ratio * max(step - cfg.learner.learning_starts, 0)) - done
+
     weights = publish_weights()
+    if pretrain_metrics:  # the warm-started policy is a candidate for best.pt too
+        latest_eval = run_eval(weights)
     lag_limit = 2 * cfg.learner.replay_ratio * cfg.rollout.envs_per_runner * cfg.rollout.fragment_length
     train_started = time.monotonic()
     try:
         while counters["env_steps"] < total and not stop:
-            if cfg.run.time_budget_s is not None and time.monotonic() - started >= cfg.run.time_budget_s:
+            if time.monotonic() >= deadline:
                 stop.reason = "time budget"
                 break
             fragment = sampler.next_fragment()
@@ -387,7 +456,7 @@ def train(cfg: Config, *, address: str | None = None, resume: str | None = None,
                         writer.add_scalar(f"episode/{key}", episode.info[key], step)
             # Keep the replay ratio: one training call in flight; past two fragments' worth of
             # owed updates, wait for it instead of sampling further ahead of the learner.
-            owed = int(cfg.learner.replay_ratio * max(step - cfg.learner.learning_starts, 0)) - counters["updates"]
+            owed = owed_updates(step)
             done, result = learner.finished_train(wait=owed > lag_limit)
             if done:
                 if result is not None:
@@ -395,9 +464,10 @@ def train(cfg: Config, *, address: str | None = None, resume: str | None = None,
                     writer.add_scalar("learner/updates_per_s", rate, step)
                     counters["updates"] = int(result["updates"])
                     metrics = result
-                    for key in ("loss", "q_mean", "td_error", "grad_norm", "replay_size", "beta"):
-                        writer.add_scalar(f"learner/{key}", result[key], step)
-                owed = int(cfg.learner.replay_ratio * max(step - cfg.learner.learning_starts, 0)) - counters["updates"]
+                    for key in ("loss", "q_mean", "td_error", "grad_norm", "replay_size", "beta", "expert_loss"):
+                        if key in result:  # expert_loss: with demonstrations only
+                            writer.add_scalar(f"learner/{key}", result[key], step)
+                owed = owed_updates(step)
                 if owed > 0:
                     train_started = time.monotonic()
                     learner.start_train(owed)
@@ -444,8 +514,8 @@ def train(cfg: Config, *, address: str | None = None, resume: str | None = None,
     elapsed = time.monotonic() - started
     summary = {
         "run_dir": str(run_dir), "stopped_by": stop.reason, "env_steps": counters["env_steps"],
-        "fragments": counters["fragments"], "updates": counters["updates"], "episodes": counters["episodes"],
-        "seconds": elapsed, "env_steps_per_s": session_steps / max(elapsed, 1e-9),
+        "fragments": counters["fragments"], "updates": counters["updates"],
+        "pretrain_updates": counters["pretrain_updates"], "episodes": counters["episodes"], "seconds": elapsed, "env_steps_per_s": session_steps / max(elapsed, 1e-9),
         "mean_return_last_50": float(np.mean(recent_returns)) if recent_returns else math.nan,
         "learner_device": info["device"], "learner_restarts": learner.restarts,
         "faults": {k: faults[k] for k in ("hangs", "crashes", "env_errors", "restarts", "replacements", "recycled",
@@ -459,7 +529,8 @@ def format_summary(summary: dict[str, Any]) -> str:
     """The end-of-run table."""
     rows = [("run folder", summary["run_dir"]), ("stopped by", summary["stopped_by"] or "step budget"),
             ("env steps", f"{summary['env_steps']:,}"), ("fragments", f"{summary['fragments']:,}"),
-            ("updates", f"{summary['updates']:,}"), ("episodes", f"{summary['episodes']:,}"),
+            ("updates", f"{summary['updates']:,} ({summary['pretrain_updates']:,} pre-training)"),
+            ("episodes", f"{summary['episodes']:,}"),
             ("wall time", f"{summary['seconds']:.0f} s"), ("env steps/s", f"{summary['env_steps_per_s']:.1f}"),
             ("mean return (last 50)", f"{summary['mean_return_last_50']:.4f}"),
             ("learner", f"{summary['learner_device']}, {summary['learner_restarts']} restart(s)")]

@@ -14,13 +14,15 @@ import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from firebreak.config import ConfigError, load_config
+from firebreak.demonstrations import collect_demonstrations
 from firebreak.dqn.checkpoint import CheckpointError, build_policy_network, load_checkpoint, save_checkpoint
+from firebreak.env import OBSERVATION_LAYERS
 from firebreak.evaluate import checkpoint_policy, evaluate
 from firebreak.landscape import synthetic_landscape
 from firebreak.placement import BASELINES
 from firebreak.rollout import read_injections
 from firebreak.rollout.learner import create_learner
-from firebreak.train import _check_cpus, dqn_config, train
+from firebreak.train import _check_cpus, _RemoteLearner, dqn_config, train
 from tests.rollout_fixtures import ray_local  # noqa: F401
 
 CONFIGS = Path(__file__).parents[1] / "ray_configs"
@@ -36,10 +38,14 @@ def _scalars(run_dir: Path) -> dict[str, list[float]]:
     return {tag: [e.value for e in events.Scalars(tag)] for tag in events.Tags()["scalars"]}
 
 
+# the smoke run warm-starts from 2 expert episodes (Ray tasks) and 20 pre-training updates
+DEMOS = ("demonstrations.episodes=2", "demonstrations.expert_scenarios=8", "demonstrations.pretrain_updates=20")
+
+
 @pytest.fixture(scope="module")
 def smoke_run(ray_local, tmp_path_factory):  # noqa: F811
     out = tmp_path_factory.mktemp("runs")
-    summary = train(_cfg("smoke", out), progress=False)
+    summary = train(_cfg("smoke", out, *DEMOS), progress=False)
     return out, summary
 
 
@@ -48,7 +54,9 @@ def test_smoke_training_learns_and_writes_its_run(smoke_run):
     out, summary = smoke_run
     run_dir = Path(summary["run_dir"])
     assert summary["env_steps"] >= 640 and summary["updates"] > 50 and summary["episodes"] > 0
+    assert summary["pretrain_updates"] == 20 and summary["updates"] > 20
     scalars = _scalars(run_dir)
+    assert scalars["pretrain/expert_loss"][0] > 0 and all(v > 0 for v in scalars["learner/expert_loss"])
     loss = scalars["learner/loss"]
     assert all(math.isfinite(v) for v in loss)
     for tag in ("rollout/env_steps_per_s", "episode/return", "episode/burned_fraction", "learner/q_mean",
@@ -79,8 +87,9 @@ def test_evaluate_plays_a_trained_checkpoint(smoke_run):
 def test_resume_continues_the_counters(smoke_run):
     out, first = smoke_run
     before = load_checkpoint(Path(first["run_dir"]) / "checkpoints" / "latest.pt")
-    cfg = _cfg("smoke", out, "run.total_env_steps=960")
+    cfg = _cfg("smoke", out, "run.total_env_steps=960", *DEMOS)
     summary = train(cfg, resume="latest", progress=False)
+    assert summary["pretrain_updates"] == first["pretrain_updates"]  # no second warm start
     after = load_checkpoint(Path(summary["run_dir"]) / "checkpoints" / "latest.pt")
     assert int(before["counters"]["env_steps"]) == first["env_steps"]
     assert summary["env_steps"] >= 960 and summary["env_steps"] - first["env_steps"] <= 960 - 640 + 32
@@ -132,7 +141,8 @@ def test_a_restarted_learner_reloads_the_latest_checkpoint(ray_local, tmp_path):
     cfg = _cfg("smoke", tmp_path)
     config = dqn_config(cfg)
     path = tmp_path / "latest.pt"
-    learner = create_learner(config, (17, 24, 24), str(path), 0, num_gpus="auto", max_restarts=2)
+    learner = create_learner(config, (len(OBSERVATION_LAYERS), 24, 24), str(path), 0, num_gpus="auto",
+                             max_restarts=2)
     state = ray.get(learner.state_dict.remote())
     state["dqn"]["num_updates"] = torch.tensor(123)
     save_checkpoint(path, learner_state=state, model={}, config={}, counters={})
@@ -150,6 +160,29 @@ def test_a_restarted_learner_reloads_the_latest_checkpoint(ray_local, tmp_path):
     assert info["pid"] != old_pid and info["restored_from"] == str(path) and info["updates"] == 123
     assert info["device"] == "cpu"  # no GPU in this cluster: num_gpus 'auto' -> 0
     ray.kill(learner)
+
+
+@pytest.mark.timeout(180)
+def test_a_restarted_learner_loads_the_demonstrations_again(ray_local, tmp_path):  # noqa: F811
+    env_kwargs = {"landscapes": [synthetic_landscape((24, 24), 0, kind="grass_shrub")], "budget": 0.03,
+                  "n_scenarios": 4}
+    refs = list(collect_demonstrations(env_kwargs, 2, expert_scenarios=8, progress=False))
+    assert all(isinstance(ref, ray.ObjectRef) for ref in refs)  # Ray tasks: the driver never holds the arrays
+    learner = _RemoteLearner(create_learner(dqn_config(_cfg("smoke", tmp_path)), (len(OBSERVATION_LAYERS), 24, 24),
+                                            None, 0, num_gpus="auto", max_restarts=2, demonstrations=refs))
+    assert learner.pretrain(5)["updates"] == 5
+    old_pid = learner.info()["pid"]
+    os.kill(old_pid, signal.SIGKILL)
+    info = None
+    for _ in range(60):  # until the driver reaches the new incarnation
+        info = learner.info()
+        if info["pid"] != old_pid:
+            break
+        time.sleep(0.5)
+    assert info["pid"] != old_pid and info["demonstrations"] == 2
+    metrics = learner.pretrain(5)
+    assert metrics["updates"] == 5 and math.isfinite(metrics["expert_loss"])  # a fresh network, trained on them
+    ray.kill(learner.handle)
 
 
 def test_bad_checkpoints_are_refused_clearly(tmp_path):
@@ -176,6 +209,8 @@ def test_bad_checkpoints_are_refused_clearly(tmp_path):
         (["learner.network=transformer"], r"learner\.network: Input should be 'basic', 'residual' or 'dueling'"),
         (["exploration.epsilon_end=0.9", "exploration.epsilon_start=0.5"], r"epsilon_end must not exceed"),
         (["learner"], r"expected section\.key=value"),
+        (["demonstrations.episodes=-2"], r"demonstrations\.episodes: Input should be greater than or equal to 0"),
+        (["learner.demo_batch_fraction=2"], r"learner\.demo_batch_fraction: Input should be less than or equal to 1"),
     ],
 )
 def test_bad_configs_name_the_key_the_value_and_what_is_allowed(overrides, message):
