@@ -11,7 +11,7 @@ on; the default landscapes are the held-out split of the bundled real tiles
 
 Printed per policy: mean burned fraction (of burnable cells) under the scoring fires, with a 95 %
 confidence interval over landscapes, mean reduction vs untreated, and the mean per-landscape
-ratio of burned area to random placement's, with its 95 % CI.
+ratios of burned area to random placement's and to the best heuristic's, with their 95 % CIs.
 """
 
 from __future__ import annotations
@@ -79,22 +79,32 @@ def evaluate(
     return {name: {k: np.asarray(v) for k, v in r.items()} for name, r in results.items()}
 
 
+#: The placement heuristics (`firebreak.placement.BASELINES` less random): the bar a learned
+#: policy has to clear.
+HEURISTICS = ("burnprob", "dpv", "domirank")
+
+
 def format_table(results: dict[str, dict[str, np.ndarray]]) -> str:
-    """A Markdown table of `evaluate`'s results (needs a 'random' row for the ratio column)."""
-    random_burned = results["random"]["burned"] if "random" in results else None
-    lines = ["| policy | burned fraction (95 % CI) | reduction vs untreated | burned / random (95 % CI) |",
-             "|---|---|---|---|"]
+    """A Markdown table of `evaluate`'s results. With a 'random' row, a column of per-landscape
+    ratios to random; with any heuristic rows, a column of per-landscape ratios to the best of
+    them (lowest mean burned fraction), each with its 95 % CI."""
+    columns = []  # (header, per-landscape burned of the reference)
+    if "random" in results:
+        columns.append(("burned / random", results["random"]["burned"]))
+    heuristics = [name for name in HEURISTICS if name in results]
+    if heuristics:
+        best = min(heuristics, key=lambda name: results[name]["burned"].mean())
+        columns.append((f"burned / best heuristic ({best})", results[best]["burned"]))
+    lines = ["| policy | burned fraction (95 % CI) | reduction vs untreated |"
+             + "".join(f" {header} (95 % CI) |" for header, _ in columns),
+             "|---|---|---|" + "---|" * len(columns)]
     for name, r in results.items():
         burned, half = mean_ci(r["burned"])
         reduction = float(np.mean(1.0 - r["burned"] / r["untreated"]))
-        if random_burned is not None:
-            ratio, ratio_half = mean_ci(r["burned"] / random_burned)
-            ratio_text = f"{ratio:.3f} ± {ratio_half:.3f}"
-        else:
-            ratio_text = "n/a"
-        lines.append(f"| {name} | {burned:.4f} ± {half:.4f} | {reduction:.1%} | {ratio_text} |")
+        ratios = "".join(" {:.3f} ± {:.3f} |".format(*mean_ci(r["burned"] / reference)) for _, reference in columns)
+        lines.append(f"| {name} | {burned:.4f} ± {half:.4f} | {reduction:.1%} |{ratios}")
     untreated, half = mean_ci(next(iter(results.values()))["untreated"])
-    lines.append(f"| untreated | {untreated:.4f} ± {half:.4f} | 0.0% | |")
+    lines.append(f"| untreated | {untreated:.4f} ± {half:.4f} | 0.0% |" + " |" * len(columns))
     return "\n".join(lines)
 
 

@@ -60,6 +60,17 @@ def test_a_heuristic_beats_random_on_held_out_real_tiles():
     assert "| burnprob |" in table and "| untreated |" in table
 
 
+def test_the_table_compares_every_policy_to_random_and_to_the_best_heuristic():
+    untreated = np.array([0.3, 0.4])
+    results = {name: {"burned": np.array(burned), "untreated": untreated} for name, burned in [
+        ("random", [0.1, 0.2]), ("learned", [0.045, 0.09]), ("burnprob", [0.06, 0.12]), ("dpv", [0.05, 0.1])]}
+    lines = format_table(results).splitlines()
+    assert "burned / random (95 % CI)" in lines[0] and "burned / best heuristic (dpv) (95 % CI)" in lines[0]
+    learned = next(line for line in lines if line.startswith("| learned |"))
+    assert "| 0.450 ± 0.000 | 0.900 ± 0.000 |" in learned  # per landscape: 0.045 / 0.1, 0.045 / 0.05, ...
+    assert lines[-1].startswith("| untreated | 0.3500") and lines[-1].count("|") == lines[0].count("|")
+
+
 def test_evaluate_cli(tmp_path):
     for i, tile in enumerate(sample_tiles(64, "holdout")[:2]):
         save_npz(tile, tmp_path / f"tile_{i}.npz")
