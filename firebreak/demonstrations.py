@@ -82,17 +82,19 @@ def play_expert_episode(env_kwargs: dict, index: int, expert_scenarios: int = 25
 
 
 def collect_demonstrations(env_kwargs: dict, episodes: int, *, expert_scenarios: int = 256, num_cpus: float = 1.0,
-                           progress: bool = True) -> Iterator[Any]:
+                           use_ray: bool | None = None, progress: bool = True) -> Iterator[Any]:
     """Play episodes 0..episodes-1 with the expert; yields each `Demonstration` as it finishes
-    (in completion order). With Ray initialised it runs them as Ray tasks of `num_cpus` each
-    and yields their ObjectRefs instead, so the caller can hand them to an actor without
-    fetching the arrays into this process."""
+    (in completion order). With Ray (`use_ray`; default: when Ray is initialised) it runs them
+    as Ray tasks of `num_cpus` each and yields their ObjectRefs instead, so the caller can hand
+    them to an actor without fetching the arrays into this process."""
     import ray
 
+    if use_ray is None:
+        use_ray = ray.is_initialized()
     bar = tqdm(total=episodes, desc=f"demonstrations (DPV on {expert_scenarios or 'the agent'} fires)",
                unit="episode", disable=not progress, dynamic_ncols=True)
     try:
-        if not ray.is_initialized():
+        if not use_ray:
             for index in range(episodes):
                 yield play_expert_episode(env_kwargs, index, expert_scenarios)
                 bar.update()

@@ -255,13 +255,14 @@ def _check_cpus(cfg: Config, available: float, strict: bool) -> None:
 
 
 def _collect_demonstrations(cfg: Config, env_kwargs: dict, progress: bool) -> list:
-    """The expert episodes `cfg.demonstrations` asks for: ObjectRefs when Ray is initialised
-    (the learner actor fetches them; the driver never does), else `Demonstration`s."""
+    """The expert episodes `cfg.demonstrations` asks for: with runners, ObjectRefs of Ray tasks
+    (the learner actor fetches them; the driver never does), else `Demonstration`s played here."""
     if cfg.demonstrations.episodes == 0:
         return []
     return list(collect_demonstrations(env_kwargs, cfg.demonstrations.episodes,
                                        expert_scenarios=cfg.demonstrations.expert_scenarios,
-                                       num_cpus=cfg.rollout.num_cpus_per_runner, progress=progress))
+                                       num_cpus=cfg.rollout.num_cpus_per_runner, use_ray=cfg.rollout.runners > 0,
+                                       progress=progress))
 
 
 def _pretrain(cfg: Config, learner, *, deadline: float, stop: _Stop, progress: bool) -> dict[str, float]:

@@ -162,6 +162,17 @@ def test_a_restarted_learner_reloads_the_latest_checkpoint(ray_local, tmp_path):
     ray.kill(learner)
 
 
+@pytest.mark.timeout(120)
+def test_a_warm_start_without_actors(ray_local, tmp_path):  # noqa: F811
+    # rollout.runners 0: the demonstrations play in this process even with Ray initialised
+    cfg = _cfg("smoke", tmp_path, "rollout.runners=0", "run.total_env_steps=160", "learner.learning_starts=32",
+               "run.name=local", *DEMOS)
+    summary = train(cfg, progress=False)
+    assert summary["pretrain_updates"] == 20 and summary["updates"] > 20 and summary["env_steps"] >= 160
+    scalars = _scalars(Path(summary["run_dir"]))
+    assert len(scalars["eval/ratio_vs_random"]) >= 2  # right after pre-training, and at the end
+
+
 @pytest.mark.timeout(180)
 def test_a_restarted_learner_loads_the_demonstrations_again(ray_local, tmp_path):  # noqa: F811
     env_kwargs = {"landscapes": [synthetic_landscape((24, 24), 0, kind="grass_shrub")], "budget": 0.03,
