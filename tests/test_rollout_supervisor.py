@@ -75,6 +75,39 @@ def test_each_fault_kind_is_recovered_and_counted(tmp_path, kind, caplog):
             assert record.created - inj.time <= DEADLINE + 2.0
 
 
+def test_a_fragment_lost_with_its_object_store_is_counted_and_the_runner_restarted(monkeypatch):
+    """A node can die between ray.wait calling a fragment ready and ray.get reading it: Ray then
+    raises ObjectLostError (ObjectReconstructionFailedError). Injected here on the 3rd fragment."""
+    import ray
+    from ray.exceptions import ObjectReconstructionFailedError
+
+    import firebreak.rollout.supervisor as supervisor_module
+    from firebreak.rollout import Fragment
+
+    fetched = []
+
+    class LosingRay:  # the supervisor's view of Ray: one fragment vanishes after it was ready
+        def __getattr__(self, name):
+            return getattr(ray, name)
+
+        def get(self, refs, *args, **kwargs):
+            value = ray.get(refs, *args, **kwargs)
+            if isinstance(value, Fragment):
+                fetched.append(value)
+                if len(fetched) == 3:
+                    raise ObjectReconstructionFailedError(refs.hex())
+            return value
+
+    monkeypatch.setattr(supervisor_module, "ray", LosingRay())
+    with Supervisor(_spec(counter_env), 1, sample_timeout_s=CRASH_DEADLINE, restart_timeout_s=30) as sup:
+        fragments = [sup.next_fragment(timeout=60) for _ in range(4)]
+        stats = sup.stats()
+    assert stats["crashes"] == 1 and stats["lost_fragments"] == 1 and stats["lost_steps"] == LENGTH
+    assert stats["restarts"] == 1 and stats["fragments"] == 4
+    assert fetched[2].pid not in {f.pid for f in fragments[2:]}  # the runner was restarted, not reused
+    assert all(f is not fetched[2] for f in fragments)  # the lost fragment was never delivered
+
+
 def test_slow_steps_under_the_deadline_are_not_hangs(tmp_path):
     factory = FaultyEnvFactory(counter_env, {"schedule": [(3, "slow"), (12, "slow")], "slow_s": 0.6, "log_dir": str(tmp_path)})
     with Supervisor(_spec(factory), 1, sample_timeout_s=DEADLINE) as sup:

@@ -31,7 +31,7 @@ from typing import Any, Iterator
 
 import numpy as np
 import ray
-from ray.exceptions import ActorUnavailableError, GetTimeoutError, RayActorError, RayTaskError
+from ray.exceptions import ActorUnavailableError, GetTimeoutError, ObjectLostError, RayActorError, RayTaskError
 
 from firebreak.rollout.fragment import Fragment
 from firebreak.rollout.metrics import RolloutMetrics
@@ -246,6 +246,13 @@ class Supervisor:
             self.metrics.add("env_errors")
             log.error("runner %d (pid %s): env raised in sample; fragment lost, restarting the runner:\n%s", slot.index, slot.pid, err)
             self._lose(slot, None, str(err))
+            self._restart_or_replace(slot, kill=True)
+            return None
+        except ObjectLostError as err:
+            # The fragment was finished but its object store went with its node before we read
+            # it (ray.wait had already called it ready). Its runner is dead or unreachable too.
+            self.metrics.add("crashes")
+            self._lose(slot, f"fragment lost with its object store: {_first_line(err)}", str(err))
             self._restart_or_replace(slot, kill=True)
             return None
         slot.failures, slot.pid = 0, fragment.pid
