@@ -23,6 +23,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from .replay import n_step_returns
+
 
 class DemonstrationBatch(NamedTuple):
     """B expert n-step transitions: the fields of `ReplayBatch` (no weights or indices: demos are
@@ -84,10 +86,8 @@ class DemonstrationBuffer:
         if not masks[np.arange(steps), actions].all():
             raise ValueError("add_episode: an expert action is not valid under its observation's mask")
         t = np.arange(steps)
-        n_steps = np.minimum(self.n_step, steps - t)
-        returns = np.zeros(steps, np.float64)
-        for m in range(self.n_step):
-            returns += np.where(m < n_steps, self.gamma**m * rewards[np.minimum(t + m, steps - 1)], 0.0)
+        returns, n_steps = n_step_returns(np.asarray(rewards, np.float64), np.full(steps, steps - 1), self.gamma,
+                                          self.n_step)
         episode = len(self._obs)
         self._obs.append(np.asarray(obs, self.obs_dtype))
         self._mask.append(np.asarray(masks, bool))

@@ -95,6 +95,19 @@ class SumTree:
         return nodes - self.size
 
 
+def n_step_returns(rewards: np.ndarray, segment_end: np.ndarray, gamma: float, n_step: int
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """Discounted n-step returns of `rewards` (T,): step t sums rewards t .. t + k - 1 with
+    k = min(n_step, segment_end[t] - t + 1), segment_end[t] >= t being the last step of t's
+    episode (or fragment). Returns (returns (T,) float64, k (T,) int64)."""
+    steps = np.arange(len(rewards))
+    n_steps = np.minimum(n_step, segment_end - steps + 1)
+    returns = np.zeros(len(rewards), np.float64)
+    for m in range(n_step):
+        returns += np.where(m < n_steps, gamma**m * rewards[np.minimum(steps + m, len(rewards) - 1)], 0.0)
+    return returns, n_steps
+
+
 class ReplayBatch(NamedTuple):
     """A sampled batch of B n-step transitions (numpy, ready for `DQNUpdate.update`).
 
@@ -204,10 +217,7 @@ class PrioritizedReplayBuffer:
 
         # n-step returns, cut at the first episode end (or fragment end) at or after t.
         segment_end = np.minimum.accumulate(np.where(ends, steps, num_steps)[::-1])[::-1]
-        n_steps = np.minimum(self.n_step, segment_end - steps + 1)
-        returns = np.zeros(num_steps, np.float64)
-        for m in range(self.n_step):
-            returns += np.where(m < n_steps, self.gamma**m * reward[np.minimum(steps + m, num_steps - 1)], 0.0)
+        returns, n_steps = n_step_returns(reward, segment_end, self.gamma, self.n_step)
         last = steps + n_steps - 1
 
         self.num_transitions -= int(self.is_transition[slots].sum())
