@@ -23,6 +23,26 @@ def test_arrival_along_stencil_directions_is_distance_over_rate():
         assert out.arrival[20 - d, 20 - d] == pytest.approx(d * np.sqrt(2) * CELL / rate, rel=1e-12)
 
 
+def test_horizontal_rate_on_a_uniform_slope():
+    """On a 50 % slope facing south (rising to the north) without wind, the MTT spreads at the
+    horizontal rate R cos(atan 0.5) = R / sqrt(1.25) = 0.894427 R (FlamMap's horizontal rate of
+    spread), R the Behave rate along the slope: upslope (head), downslope (backing) and across the
+    slope (the ellipse at 90 degrees off its head, R (1 - e)). Relative 1e-12."""
+    land = homogeneous(41, slope=0.5, aspect=180.0)
+    behaviour = fire_behaviour_at(102, _scenario([(20, 20)]).weather, slope=0.5, aspect=180.0)
+    assert behaviour["direction"] == 0.0  # the head runs upslope, north
+    rate, e = behaviour["rate"], behaviour["eccentricity"]
+    cos_slope = 1.0 / np.sqrt(1.25)
+    assert cos_slope == pytest.approx(0.894427191, rel=1e-9)
+    out = simulate(land, _scenario([(20, 20)], duration=1e9))
+    for d in range(1, 20):
+        assert out.arrival[20 - d, 20] == pytest.approx(d * CELL / (rate * cos_slope), rel=1e-12)  # north
+        backing = rate * (1 - e) / (1 + e)
+        assert out.arrival[20 + d, 20] == pytest.approx(d * CELL / (backing * cos_slope), rel=1e-12)  # south
+        across = rate * (1 - e)
+        assert out.arrival[20, 20 + d] == pytest.approx(d * CELL / (across * cos_slope), rel=1e-12)  # east
+
+
 def test_no_wind_flat_fire_is_a_symmetric_near_circle():
     land = homogeneous(61)
     rate = fire_behaviour_at(102, _scenario([(30, 30)]).weather)["rate"]

@@ -27,7 +27,7 @@ def test_each_baseline_plays_a_valid_episode(name):
 def test_a_break_never_stops_a_fire_from_starting():
     landscape = synthetic_landscape((32, 32), seed=0, kind="grass", road_count=0)
     scenario = Scenario(ignitions=[(16, 16)], wind_speed_kmh=15.0, wind_from_deg=270.0,
-                        moisture=Moisture(0.05, 0.06, 0.07, 0.6, 0.9), duration_min=30.0)
+                        moisture=Moisture(0.05, 0.06, 0.07, 0.6, 0.9), duration_min=60.0)
     breaks = np.zeros((32, 32), bool)
     breaks[16, 16] = True
     untreated, treated = simulate(landscape, scenario), simulate(landscape, scenario, breaks)

@@ -17,8 +17,6 @@ from . import crown, rothermel as rt
 from .fuel_models import FUEL_ARRAY
 from .weather import Weather
 
-BTU_FT2_TO_KJ_M2 = 1.05505585262 / (rt.M_PER_FT * rt.M_PER_FT)
-
 # The four directions of `directional_intensity`, degrees clockwise from north.
 CARDINALS = (0.0, 90.0, 180.0, 270.0)
 
@@ -48,32 +46,49 @@ class FireBehaviour:
 
 
 @njit(cache=True)
-def cell_behaviour(fb, wind_20ft_ft_min, wind_10m_kmh, wind_from_deg, slope, aspect_deg, canopy_cover,
-                   canopy_height, canopy_base_height, canopy_bulk_density, foliar_moisture, dead_1h):
-    """Fire behaviour of one cell given its fuel bed vector `fb` (``rothermel.fuelbed``).
+def cell_behaviour(fb, fb10, wind_20ft_ft_min, wind_10m_kmh, wind_from_deg, slope, aspect_deg, canopy_cover,
+                   canopy_height, canopy_base_height, canopy_bulk_density, foliar_moisture, dead_1h, method):
+    """Fire behaviour of one cell given its fuel bed vector `fb` (``rothermel.fuelbed``) and the
+    crown fuel's `fb10` (fuel model 10 under the same moistures), by crown `method` (``crown``).
 
     Returns (rate m/min, direction deg, intensity kW/m, flame length m, length-to-width,
     eccentricity, fire type, heat per unit area kJ/m2).
     """
     waf = rt.wind_adjustment_factor(fb[rt.FB_DEPTH], canopy_cover, canopy_height, canopy_base_height)
     ros, direction, ews, lwr, ecc = rt.head_fire(fb, waf * wind_20ft_ft_min, wind_from_deg, slope, aspect_deg)
-    intensity_btu = rt.fireline_intensity(ros, fb)
+    if ros <= 0.0:
+        return 0.0, direction, 0.0, 0.0, lwr, ecc, crown.UNBURNED, 0.0
+    hpa_btu = fb[rt.FB_IR] * fb[rt.FB_RES_TIME]
+    kind = crown.SURFACE
+    if canopy_cover > 0.0 and canopy_bulk_density > 0.0:
+        if method == crown.SCOTT_REINHARDT:
+            kind, ros_final, hpa_final, _, crown_direction, _ = crown.scott_reinhardt(
+                fb, fb10, ros, hpa_btu, waf, wind_20ft_ft_min, wind_from_deg, slope, aspect_deg, slope,
+                canopy_height, canopy_base_height, canopy_bulk_density, foliar_moisture)
+            if kind != crown.SURFACE:
+                ros = ros_final
+                hpa_btu = hpa_final
+            if kind == crown.ACTIVE:
+                direction = crown_direction
+        else:
+            kind, crown_rate = crown.cruz(ros * rt.M_PER_FT, rt.fireline_intensity(ros, fb) * rt.KW_M_PER_BTU_FT_S,
+                                          wind_10m_kmh, canopy_base_height, canopy_bulk_density, foliar_moisture,
+                                          dead_1h)
+            if kind == crown.ACTIVE:
+                ros = max(ros, crown_rate / rt.M_PER_FT)
+                canopy_load = canopy_bulk_density * max(canopy_height - canopy_base_height, 0.0)
+                hpa_btu += canopy_load * crown.CANOPY_HEAT_CRUZ_KJ_KG / crown.BTU_FT2_TO_KJ_M2
     rate = ros * rt.M_PER_FT
-    intensity = intensity_btu * rt.KW_M_PER_BTU_FT_S
-    flame = rt.flame_length(intensity_btu) * rt.M_PER_FT
-    hpa = fb[rt.FB_IR] * fb[rt.FB_RES_TIME] * BTU_FT2_TO_KJ_M2
-    crown_rate = crown.active_spread_rate(wind_10m_kmh, canopy_bulk_density, dead_1h)
-    kind = crown.crown_fire_type(rate, intensity, canopy_cover, canopy_base_height, canopy_bulk_density,
-                                 foliar_moisture, crown_rate)
+    intensity_btu = ros * hpa_btu / 60.0
+    if kind == crown.SURFACE or (kind == crown.PASSIVE and method == crown.CRUZ):
+        flame = rt.flame_length(intensity_btu) * rt.M_PER_FT
+    else:
+        flame = crown.thomas_flame_length(intensity_btu) * rt.M_PER_FT
     if kind == crown.ACTIVE:
-        rate = max(rate, crown_rate)
-        canopy_load = canopy_bulk_density * max(canopy_height - canopy_base_height, 0.0)
-        hpa += canopy_load * crown.CANOPY_HEAT_CONTENT
-        intensity = hpa * rate / 60.0
-        flame = 0.2 * (intensity / rt.KW_M_PER_BTU_FT_S) ** (2.0 / 3.0) * rt.M_PER_FT
         lwr = max(lwr, crown.crown_length_to_width(wind_20ft_ft_min / rt.FT_MIN_PER_MPH))
         ecc = math.sqrt(lwr * lwr - 1.0) / lwr
-    return rate, direction, intensity, flame, lwr, ecc, kind, hpa
+    return (rate, direction, intensity_btu * rt.KW_M_PER_BTU_FT_S, flame, lwr, ecc, kind,
+            hpa_btu * crown.BTU_FT2_TO_KJ_M2)
 
 
 @njit(cache=True)
@@ -85,11 +100,18 @@ def _fuelbeds(codes_present, table, moisture):
 
 
 @njit(cache=True)
+def crown_fuelbed(table, moisture):
+    """Fuel bed of the crown fuel (fuel model 10) under the surface fuel moistures."""
+    return rt.fuelbed(table[crown.CROWN_FUEL_MODEL], moisture[0], moisture[1], moisture[2], moisture[3], moisture[4])
+
+
+@njit(cache=True)
 def behaviour_grid(fuel, slope, aspect, cc, ch, cbh, cbd, nodata, table, moisture, wind_10m_kmh, wind_from_deg,
-                   foliar_moisture):
+                   foliar_moisture, method):
     """Grid kernel behind `surface_fire`; returns the FireBehaviour fields as a tuple of arrays."""
     rows, cols = fuel.shape
     fbs = _fuelbeds(np.unique(fuel), table, moisture)
+    fb10 = crown_fuelbed(table, moisture)
     wind_20ft = wind_10m_kmh * rt.TEN_METER_TO_TWENTY_FOOT / rt.KMH_PER_MPH * rt.FT_MIN_PER_MPH
     rate = np.zeros((rows, cols))
     direction = np.zeros((rows, cols))
@@ -104,8 +126,8 @@ def behaviour_grid(fuel, slope, aspect, cc, ch, cbh, cbd, nodata, table, moistur
             if nodata[i, j]:
                 continue
             r, d, inten, fl, lw, e, k, h = cell_behaviour(
-                fbs[fuel[i, j]], wind_20ft, wind_10m_kmh, wind_from_deg, slope[i, j], aspect[i, j], cc[i, j],
-                ch[i, j], cbh[i, j], cbd[i, j], foliar_moisture, moisture[0])
+                fbs[fuel[i, j]], fb10, wind_20ft, wind_10m_kmh, wind_from_deg, slope[i, j], aspect[i, j], cc[i, j],
+                ch[i, j], cbh[i, j], cbd[i, j], foliar_moisture, moisture[0], method)
             if r <= 0.0:
                 continue
             rate[i, j] = r
@@ -119,28 +141,31 @@ def behaviour_grid(fuel, slope, aspect, cc, ch, cbh, cbd, nodata, table, moistur
     return rate, direction, intensity, flame, lwr, ecc, kind, hpa
 
 
-def surface_fire(landscape, weather: Weather) -> FireBehaviour:
-    """Fire behaviour (surface Rothermel + crown classification) of every cell of `landscape`
-    under uniform `weather`. Non-burnable and nodata cells get rate 0 and fire type 0."""
+def surface_fire(landscape, weather: Weather, crown_method: str = "scott_reinhardt") -> FireBehaviour:
+    """Fire behaviour (surface Rothermel + crown fire by `crown_method`, see ``crown``) of every
+    cell of `landscape` under uniform `weather`. Non-burnable and nodata cells get rate 0 and
+    fire type 0."""
+    method = crown.method_code(crown_method)
     fuel = np.clip(landscape.fuel_model, 0, FUEL_ARRAY.shape[0] - 1).astype(np.int64)
     out = behaviour_grid(
         fuel, landscape.slope, landscape.aspect, landscape.canopy_cover, landscape.canopy_height,
         landscape.canopy_base_height, landscape.canopy_bulk_density, landscape.nodata, FUEL_ARRAY,
         weather.moisture.as_array(), float(weather.wind_speed_kmh), float(weather.wind_from_deg),
-        float(weather.foliar_moisture))
+        float(weather.foliar_moisture), method)
     return FireBehaviour(*out)
 
 
 def fire_behaviour_at(fuel_code: int, weather: Weather, slope: float = 0.0, aspect: float = 0.0,
                       canopy_cover: float = 0.0, canopy_height: float = 0.0, canopy_base_height: float = 0.0,
-                      canopy_bulk_density: float = 0.0) -> dict[str, float]:
+                      canopy_bulk_density: float = 0.0, crown_method: str = "scott_reinhardt") -> dict[str, float]:
     """`surface_fire` for a single cell; same units, returned as a dict of floats."""
+    method = crown.method_code(crown_method)
     m = weather.moisture.as_array()
     fb = rt.fuelbed(FUEL_ARRAY[fuel_code], m[0], m[1], m[2], m[3], m[4])
     wind_20ft = weather.wind_speed_kmh * rt.TEN_METER_TO_TWENTY_FOOT / rt.KMH_PER_MPH * rt.FT_MIN_PER_MPH
-    values = cell_behaviour(fb, wind_20ft, float(weather.wind_speed_kmh), float(weather.wind_from_deg), slope,
-                            aspect, canopy_cover, canopy_height, canopy_base_height, canopy_bulk_density,
-                            float(weather.foliar_moisture), m[0])
+    values = cell_behaviour(fb, crown_fuelbed(FUEL_ARRAY, m), wind_20ft, float(weather.wind_speed_kmh),
+                            float(weather.wind_from_deg), slope, aspect, canopy_cover, canopy_height,
+                            canopy_base_height, canopy_bulk_density, float(weather.foliar_moisture), m[0], method)
     names = ("rate", "direction", "intensity", "flame_length", "length_to_width", "eccentricity", "fire_type",
              "heat_per_area")
     return dict(zip(names, (float(v) for v in values)))

@@ -48,9 +48,11 @@ class _Prepared:
     duration: float
 
 
-def _prepare(landscape, scenario: Scenario, behaviour: FireBehaviour | None = None) -> _Prepared:
-    behaviour = behaviour or surface_fire(landscape, scenario.weather)
-    costs = spread.edge_costs(behaviour.rate, behaviour.direction, behaviour.eccentricity, landscape.cell_size,
+def _prepare(landscape, scenario: Scenario, behaviour: FireBehaviour | None = None,
+             crown_method: str = "scott_reinhardt") -> _Prepared:
+    behaviour = behaviour or surface_fire(landscape, scenario.weather, crown_method)
+    costs = spread.edge_costs(behaviour.rate, behaviour.direction, behaviour.eccentricity, landscape.slope,
+                              landscape.cell_size,
                               spread.AZIMUTHS, spread.LENGTHS, spread.CROSSED, spread.SHARE)
     return _Prepared(costs, behaviour.fire_type, behaviour.rate <= 0.0, scenario.ignitions,
                      float(scenario.duration_min))
@@ -77,16 +79,20 @@ def _run(prep: _Prepared, breaks: np.ndarray):
                                spread.OFFSETS, spread.CROSSED)
 
 
-def simulate(landscape, scenario: Scenario, breaks: np.ndarray | None = None) -> SimulationResult:
-    """Burn `scenario` on `landscape` with the boolean `breaks` mask as fuel breaks."""
-    arrival, burned, fire_type, pred, _ = _run(_prepare(landscape, scenario), _check_breaks(landscape, breaks))
+def simulate(landscape, scenario: Scenario, breaks: np.ndarray | None = None, *,
+             crown_method: str = "scott_reinhardt") -> SimulationResult:
+    """Burn `scenario` on `landscape` with the boolean `breaks` mask as fuel breaks; crown fire
+    by `crown_method` (``"scott_reinhardt"`` or ``"cruz"``, see ``firebreak.fire.crown``)."""
+    prepared = _prepare(landscape, scenario, crown_method=crown_method)
+    arrival, burned, fire_type, pred, _ = _run(prepared, _check_breaks(landscape, breaks))
     return SimulationResult(arrival, burned, fire_type, pred)
 
 
-def simulate_many(landscape, scenarios: list[Scenario], breaks: np.ndarray | None = None) -> BatchResult:
+def simulate_many(landscape, scenarios: list[Scenario], breaks: np.ndarray | None = None, *,
+                  crown_method: str = "scott_reinhardt") -> BatchResult:
     """`simulate` for each scenario on one landscape and break mask; arrays stacked (S, rows, cols)."""
     breaks = _check_breaks(landscape, breaks)
-    results = [_run(_prepare(landscape, s), breaks) for s in scenarios]
+    results = [_run(_prepare(landscape, s, crown_method=crown_method), breaks) for s in scenarios]
     return BatchResult(*(np.stack([r[f] for r in results]) for f in range(4)))
 
 
@@ -104,12 +110,13 @@ class IncrementalSimulator:
     `BatchResult`; support[s] marks the cells whose becoming a break can change scenario s.
     """
 
-    def __init__(self, landscape, scenarios: list[Scenario], breaks: np.ndarray | None = None):
+    def __init__(self, landscape, scenarios: list[Scenario], breaks: np.ndarray | None = None, *,
+                 crown_method: str = "scott_reinhardt"):
         self.landscape = landscape
         self.scenarios = list(scenarios)
         self.breaks = _check_breaks(landscape, breaks).copy()
         #: Each scenario's `FireBehaviour` on the untreated landscape (callers reuse it).
-        self.behaviours = [surface_fire(landscape, s.weather) for s in self.scenarios]
+        self.behaviours = [surface_fire(landscape, s.weather, crown_method) for s in self.scenarios]
         self._prepared = [_prepare(landscape, s, b) for s, b in zip(self.scenarios, self.behaviours)]
         rows, cols = landscape.shape
         n = len(self.scenarios)

@@ -8,9 +8,11 @@ end cell; a knight move (e.g. 1 row, 2 columns) crosses four cells, a quarter of
 each: the start, the two cells it passes through, the end.
 
 Rates: each cell's rate toward azimuth t is R (1 - e) / (1 - e cos(t - head)) (the ellipse
-about the ignition point, Behave's "from ignition point" rate), R the Behave head rate. Slope:
-distances are horizontal (cell size * stencil length) and the rate is Behave's
-slope-adjusted rate used as a horizontal rate, as FlamMap's MTT does with the planar grid.
+about the ignition point, Behave's "from ignition point" rate), R the head rate. Slope:
+distances are horizontal (cell size * stencil length), and so are the rates: Behave's rates
+are along the slope surface, and the horizontal rate is R cos(slope angle) = R / sqrt(1 + s^2)
+(s = rise/run), FlamMap's horizontal rate of spread. FlamMap scales the whole ellipse so;
+the exact projection of the surface ellipse would leave across-slope rates unscaled.
 
 Barriers: breaks and non-burnable cells never burn, and no move crosses them. A knight move
 is blocked if any cell it crosses cannot burn; a diagonal move is blocked when both cells
@@ -62,13 +64,14 @@ CROSSED, SHARE = _crossed()
 
 
 @njit(cache=True)
-def edge_costs(rate, direction, eccentricity, cell_size, azimuths, lengths, crossed, share):
+def edge_costs(rate, direction, eccentricity, slope, cell_size, azimuths, lengths, crossed, share):
     """Travel time (min) of every move out of every cell, shape (rows * cols, 16) float64 in
     row-major cell order; inf where the move leaves the grid or crosses a cell that cannot
-    burn (rate 0).
+    burn (rate 0). `rate` is along the slope (m/min), `slope` rise/run.
 
-    A cell's slowness toward azimuth t, (1 - e cos(t - head)) / (R (1 - e)), is linear in
-    (cos t, sin t): three numbers per cell give its 16 directional rates without more trigonometry.
+    A cell's horizontal slowness toward azimuth t, (1 - e cos(t - head)) / (R_h (1 - e)) with
+    R_h = R / sqrt(1 + s^2), is linear in (cos t, sin t): three numbers per cell give its 16
+    directional rates without more trigonometry.
     """
     rows, cols = rate.shape
     a = np.full((rows, cols), np.inf)
@@ -79,7 +82,8 @@ def edge_costs(rate, direction, eccentricity, cell_size, azimuths, lengths, cros
             r = rate[i, j]
             if r > 0.0:
                 e = eccentricity[i, j]
-                a[i, j] = 1.0 / (r * (1.0 - e))
+                s = slope[i, j]
+                a[i, j] = math.sqrt(1.0 + s * s) / (r * (1.0 - e))
                 head = math.radians(direction[i, j])
                 bx[i, j] = a[i, j] * e * math.cos(head)
                 by[i, j] = a[i, j] * e * math.sin(head)
