@@ -29,7 +29,7 @@ def load_breaks(path: str | Path, landscape: Landscape) -> np.ndarray:
     if bad.any():
         row, col = np.argwhere(bad)[0]
         raise LandscapeError(f"{path}: {int(bad.sum())} cell(s) are not a placement order (whole number >= 0), "
-                             f"first at row {row}, col {col}: {values[row, col]!r}. 0 = untreated, 1, 2, ... = treated.")
+                             f"first at row {row}, col {col}: {float(values[row, col]):g}. 0 = untreated, 1, 2, ... = treated.")
     order = np.where(inside, values, 0).astype(np.int32)
     treated = order > 0
     for problem, cells in (("outside the landscape (nodata)", treated & landscape.nodata),
