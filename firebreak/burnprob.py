@@ -81,13 +81,24 @@ def burn_maps(records: Sequence[FireRecord], shape: tuple[int, int]) -> BurnMaps
     return BurnMaps(len(records), burned, flame_sum, np.array([r.cells for r in records]))
 
 
+#: Fires burnt per call of `burn_fires` by `burn_probability`: their records are summed into the
+#: maps and dropped, so memory stays bounded however many fires a run has.
+CHUNK = 2048
+
+
 def burn_probability(landscape: Landscape, fires: int, *, seed: int = 0, season: FireSeason = DEFAULT_SEASON,
                      breaks: np.ndarray | None = None, progress: bool = True, desc: str = "fires") -> BurnMaps:
     """Burn `fires` fires of `season` (seeded) over `landscape`, with the boolean `breaks` mask
     as fuel breaks, and return their maps (module docstring)."""
     scenarios = ScenarioSampler(seed, season).sample(landscape, fires)
-    records = burn_fires(landscape, scenarios, breaks, flame_length=True, progress=progress, desc=desc)
-    return burn_maps(records, landscape.shape)
+    parts = []
+    for start in range(0, fires, CHUNK):
+        chunk = scenarios[start:start + CHUNK]
+        label = desc if fires <= CHUNK else f"{desc} {start + 1}-{start + len(chunk)} of {fires}"
+        parts.append(burn_maps(burn_fires(landscape, chunk, breaks, flame_length=True, progress=progress, desc=label),
+                               landscape.shape))
+    return BurnMaps(fires, sum(p.burned for p in parts), sum(p.flame_sum for p in parts),
+                    np.concatenate([p.burned_cells for p in parts]))
 
 
 def write_burn_maps(folder: Path, landscape: Landscape, maps: BurnMaps, probability: str = "burn_probability.tif",

@@ -46,7 +46,7 @@ from .centrality import domirank, downstream_counts, spread_adjacency
 from .env import FuelBreakEnv
 from .fire import ScenarioSampler, rate_toward, surface_fire
 from .landscape import Landscape
-from .landscape_fires import FireRecord, burn_fire, burn_fires
+from .landscape_fires import burn_fire, burn_fires
 
 GREEDY_SCORES = ("dpv", "burnprob")
 # Neighbour azimuths N, NE, E, SE, S, SW, W, NW, the order `spread_adjacency` takes.

@@ -371,7 +371,8 @@ def plot_plan(landscape: Landscape, order: np.ndarray, before: np.ndarray, after
     draw_background(axes[0], fig, landscape, "fuel", colorbar=False, alpha=0.8)
     _draw_order(axes[0], fig, landscape, order)
     _map_axes(axes[0], landscape, f"{int((order > 0).sum())} breaks over the fuel models")
-    vmax = _prob_max(before, after)
+    # Fitted to the data: on a whole landscape most fires burn far less than 10 % of a tile's cells.
+    vmax = max(float(before.max()), float(after.max()), 1e-3)
     outside = np.ma.masked_where(~landscape.nodata, np.ones(landscape.shape))
     for ax, data, label in ((axes[1], before, "untreated"), (axes[2], after, "treated (breaks black)")):
         image = ax.imshow(data, cmap="YlOrRd", vmin=0, vmax=vmax, extent=_extent(landscape), interpolation="nearest")

@@ -159,3 +159,15 @@ def test_cli_refuses_breaks_on_another_grid(tmp_path, crop):
     assert run.returncode == 2
     assert "breaks.tif: the breaks raster has shape (40, 40) but the landscape has (80, 96)" in run.stderr
     assert not (tmp_path / "bp").exists()
+
+
+def test_burn_probability_in_chunks_equals_one_pass(crop, monkeypatch):
+    import firebreak.burnprob as burnprob
+
+    whole = burnprob.burn_probability(crop, 20, seed=2, progress=False)
+    monkeypatch.setattr(burnprob, "CHUNK", 7)  # 7 + 7 + 6 fires, records dropped between chunks
+    chunked = burnprob.burn_probability(crop, 20, seed=2, progress=False)
+    np.testing.assert_array_equal(chunked.burned, whole.burned)
+    np.testing.assert_allclose(chunked.flame_sum, whole.flame_sum)
+    np.testing.assert_array_equal(chunked.burned_cells, whole.burned_cells)
+    assert chunked.fires == 20

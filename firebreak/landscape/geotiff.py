@@ -202,7 +202,7 @@ def mask_nodata(layers: dict[str, np.ndarray], mask: np.ndarray, source: str, po
 def cell_size_of(transform, source: str) -> float:
     """The cell side (transform units) of a north-up grid of square cells; anything else is an error."""
     a, b, _, d, e, _ = tuple(transform)[:6]
-    if b != 0 or d != 0 or a <= 0 or e >= 0 or not np.isclose(a, -e, rtol=1e-9):
+    if b != 0 or d != 0 or a <= 0 or e >= 0 or not np.isclose(a, -e, rtol=1e-6):
         raise LandscapeError(
             f"{source}: grid transform {tuple(transform)[:6]} is not north-up with square cells. "
             "Warp the rasters to a north-up grid of square cells (gdalwarp -tr X X)."
