@@ -11,6 +11,7 @@ import pytest
 import rasterio
 
 from firebreak.burnprob import burn_maps
+from firebreak.burnprob import main as burnprob_main
 from firebreak.env import DEFAULT_SEASON
 from firebreak.fire import Moisture, Scenario, ScenarioSampler, Weather, fire_behaviour_at, simulate, simulate_many
 from firebreak.landscape import Grid, Landscape, load_landfire, sample_landscape, write_geotiff
@@ -138,12 +139,13 @@ def test_cli_writes_geotiffs_on_the_source_grid(tmp_path, crop):
     assert not [p for p in out.iterdir() if p.name.startswith(".")], "staging left behind"
 
 
+@pytest.mark.filterwarnings("ignore:.*nodata")
 def test_cli_with_breaks_burns_the_same_fires_treated(tmp_path, crop):
     order = np.zeros(crop.shape, np.int32)
     order[:, 40] = np.where(crop.burnable[:, 40], 1 + np.arange(crop.shape[0]), 0)  # a north-south line
     breaks_tif = write_geotiff(tmp_path / "breaks.tif", order, Grid.of(crop), outside=crop.nodata, dtype="int32")
-    run = _run(CROP, "--fires", 24, "--seed", 5, "--breaks", breaks_tif, "--out", tmp_path / "bp")
-    assert run.returncode == 0, run.stderr
+    assert burnprob_main([str(CROP), "--fires", "24", "--seed", "5", "--breaks", str(breaks_tif), "--out",
+                          str(tmp_path / "bp")]) == 0
     with rasterio.open(tmp_path / "bp" / "burn_probability.tif") as tif:
         treated = tif.read(1)
     scenarios = ScenarioSampler(5, DEFAULT_SEASON).sample(crop, 24)
@@ -151,13 +153,13 @@ def test_cli_with_breaks_burns_the_same_fires_treated(tmp_path, crop):
     np.testing.assert_allclose(treated[~crop.nodata], expected[~crop.nodata], rtol=1e-6)
 
 
-def test_cli_refuses_breaks_on_another_grid(tmp_path, crop):
+@pytest.mark.filterwarnings("ignore:.*nodata")
+def test_cli_refuses_breaks_on_another_grid(tmp_path, crop, capsys):
     part = crop.window(0, 0, 40, 40)
     breaks_tif = write_geotiff(tmp_path / "breaks.tif", np.zeros(part.shape, np.int32), Grid.of(part),
                                outside=part.nodata, dtype="int32")
-    run = _run(CROP, "--fires", 4, "--breaks", breaks_tif, "--out", tmp_path / "bp")
-    assert run.returncode == 2
-    assert "breaks.tif: the breaks raster has shape (40, 40) but the landscape has (80, 96)" in run.stderr
+    assert burnprob_main([str(CROP), "--fires", "4", "--breaks", str(breaks_tif), "--out", str(tmp_path / "bp")]) == 2
+    assert "breaks.tif: the breaks raster has shape (40, 40) but the landscape has (80, 96)" in capsys.readouterr().err
     assert not (tmp_path / "bp").exists()
 
 
