@@ -1,8 +1,8 @@
 """Placing a budget of fuel breaks on a whole landscape: the placement policies at full scale.
 
 `firebreak.placement` plays its policies inside `FuelBreakEnv`, whose `IncrementalSimulator`
-keeps every planning fire as whole-grid arrays with move costs for every cell: about 40 MB per
-fire on the 613 x 549 Worcester landscape, 11 GB for 256 fires. Here the same policies run on
+keeps every planning fire as whole-grid arrays with move costs for every cell: over 40 MB per
+fire on the 613 x 549 Worcester landscape (the move costs alone are 43 MB), 11 GB for 256 fires. Here the same policies run on
 sparse fires (`PlanningFires`, built on `firebreak.landscape_fires`: each fire on its own
 window, only its burned box kept, re-run in that window when a break can change it):
 
@@ -262,8 +262,8 @@ class CheckpointPlanner:
 
     A round: Q-values of every tile (a forward pass per tile, batched), the `per_round`
     treatable cells with the highest merged Q-values become breaks, the planning fires they can
-    change are re-run. With ``per_round=1`` this is the env's greedy step for step; more per
-    round trades that for speed (a round costs about 1.6 s per 32 tiles here for the residual
+    change are re-run. On a landscape of one training tile, ``per_round=1`` is the env's greedy
+    episode step for step (tested); more per round trades sequential placement for speed (a round costs about 1.6 s per 32 tiles here for the residual
     network on 2 cores).
     """
 
