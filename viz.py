@@ -19,8 +19,15 @@ grid shape. The episode's fires are those firebreak.evaluate plans landscape i o
                           on independent fires like firebreak.evaluate
   episode.gif             (--gif) breaks appearing step by step, then one fire spreading
 
-Bad input (missing or foreign checkpoint, bad tile index, wrong landscape shape) ends with one
-error line and exit code 2.
+A treatment plan of ``python -m firebreak.plan`` needs no checkpoint:
+
+    python viz.py --breaks plan/breaks.tif --landscape sample --background fuel
+
+draws the plan's breaks (coloured by placement order) over the chosen layer of the landscape it
+was made for (checked: same grid) into --out/fuelbreaks_overlay.png.
+
+Bad input (missing or foreign checkpoint, bad tile index, wrong landscape shape, a breaks.tif
+on another grid) ends with one error line and exit code 2.
 """
 
 from __future__ import annotations
@@ -36,7 +43,9 @@ BACKGROUND_CHOICES = ["slope", "fuel", "elevation", "aspect", "canopy_cover", "c
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="viz.py", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--ckpt", required=True, help="checkpoint, e.g. runs/<name>/checkpoints/best.pt")
+    parser.add_argument("--ckpt", help="checkpoint, e.g. runs/<name>/checkpoints/best.pt")
+    parser.add_argument("--breaks", metavar="BREAKS.TIF", help="draw a plan's breaks.tif instead (on --landscape, "
+                        "default sample)")
     parser.add_argument("--landscape", default=None, metavar="SOURCE",
                         help="landscape source (sample:64:holdout, an .npz, a GeoTIFF folder, synthetic:<size>); "
                              "default: the checkpoint's run.eval_landscapes (held-out tiles)")
@@ -56,6 +65,10 @@ def main(argv: list[str] | None = None) -> int:
     from firebreak import viz
 
     out = Path(args.out)
+    if args.breaks:
+        return _draw_plan(args, out)
+    if not args.ckpt:
+        parser.error("give --ckpt CHECKPOINT (or --breaks BREAKS.TIF for a plan)")
     try:
         if args.scenarios < 1:
             raise viz.VizError(f"--scenarios {args.scenarios}: give a positive number of fires")
@@ -88,6 +101,25 @@ def main(argv: list[str] | None = None) -> int:
           f"untreated -> {episode.info['burned_fraction']:.4f} on the episode's {args.scenarios} fires")
     for path in written:
         print(f"wrote {path}")
+    return 0
+
+
+def _draw_plan(args, out: Path) -> int:
+    from firebreak import viz
+    from firebreak.landscape import LandscapeError, load_breaks, load_landscapes
+
+    try:
+        landscapes = load_landscapes(args.landscape or "sample")
+        if args.tile >= len(landscapes):
+            raise LandscapeError(f"--tile {args.tile}: {args.landscape} has {len(landscapes)} landscape(s)")
+        landscape = landscapes[args.tile]
+        order = load_breaks(args.breaks, landscape)
+    except LandscapeError as err:
+        print(f"viz.py: error: {err}", file=sys.stderr)
+        return 2
+    path = viz.plot_breaks(landscape, order, args.background, out / "fuelbreaks_overlay.png",
+                           f"{int((order > 0).sum())} breaks of {args.breaks}")
+    print(f"wrote {path}")
     return 0
 
 

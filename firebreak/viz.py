@@ -343,6 +343,48 @@ def plot_burn_probability(episode: Episode, path: Path) -> Path:
     return _save(fig, path)
 
 
+def _draw_order(ax, fig, landscape: Landscape, order: np.ndarray):
+    """Breaks coloured by placement order (0 = untreated is left clear), with a colour bar."""
+    image = ax.imshow(np.ma.masked_less_equal(order, 0), cmap=BREAK_CMAP, vmin=1, vmax=max(int(order.max()), 2),
+                      extent=_extent(landscape), interpolation="nearest")
+    bar = fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
+    bar.set_label("break placement order", fontsize=8)
+    bar.ax.tick_params(labelsize=7)
+    return image
+
+
+def plot_breaks(landscape: Landscape, order: np.ndarray, background: str, path: Path, title: str) -> Path:
+    """A plan's breaks (`order`: placement order, 0 untreated, e.g. from
+    `firebreak.landscape.load_breaks`) over a background layer."""
+    fig, ax = plt.subplots(figsize=(9, 7), layout="constrained")
+    draw_background(ax, fig, landscape, background, alpha=0.8)
+    _draw_order(ax, fig, landscape, order)
+    _map_axes(ax, landscape, title)
+    return _save(fig, path)
+
+
+def plot_plan(landscape: Landscape, order: np.ndarray, before: np.ndarray, after: np.ndarray, path: Path,
+              title: str) -> Path:
+    """Preview of a treatment plan: the breaks over the fuel models, and the burn probability
+    without and with them (same colour scale; breaks in black on the last)."""
+    fig, axes = plt.subplots(1, 3, figsize=(20, 6), layout="constrained")
+    draw_background(axes[0], fig, landscape, "fuel", colorbar=False, alpha=0.8)
+    _draw_order(axes[0], fig, landscape, order)
+    _map_axes(axes[0], landscape, f"{int((order > 0).sum())} breaks over the fuel models")
+    # Fitted to the data: on a whole landscape most fires burn far less than 10 % of a tile's cells.
+    vmax = max(float(before.max()), float(after.max()), 1e-3)
+    outside = np.ma.masked_where(~landscape.nodata, np.ones(landscape.shape))
+    for ax, data, label in ((axes[1], before, "untreated"), (axes[2], after, "treated (breaks black)")):
+        image = ax.imshow(data, cmap="YlOrRd", vmin=0, vmax=vmax, extent=_extent(landscape), interpolation="nearest")
+        ax.imshow(outside, cmap=ListedColormap(["#d9d9d9"]), extent=_extent(landscape), interpolation="nearest")
+        bar = fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
+        bar.set_label("burn probability (share of the scoring fires)", fontsize=8)
+        _map_axes(ax, landscape, f"burn probability, {label}", ylabel=False)
+    _draw_breaks(axes[2], landscape, order > 0)
+    fig.suptitle(title, fontsize=12)
+    return _save(fig, path)
+
+
 def plot_q_evolution(episode: Episode, path: Path) -> Path:
     """Masked Q-value maps at the kept steps; invalid cells (non-burnable, treated) blank."""
     ls = episode.landscape

@@ -1,7 +1,8 @@
 """``python -m firebreak.landscape {info,tile,convert}``: inspect, tile and bundle landscapes.
 
 SRC is anything `load_landscapes` reads: ``sample`` (the bundled Worcester landscape), an
-``.npz`` bundle or a folder of them, a folder of LANDFIRE GeoTIFFs, or a tile folder.
+``.npz`` bundle or a folder of them, a FARSITE / FlamMap ``.lcp`` file, a folder of LANDFIRE
+GeoTIFFs, or a tile folder.
 """
 
 from __future__ import annotations

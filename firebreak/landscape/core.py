@@ -86,7 +86,8 @@ class Landscape:
     cell_size: float = 30.0
     #: True where the source raster had no data; such cells are non-burnable.
     nodata: np.ndarray | None = None
-    #: Free-form provenance (source, credit, crs, transform, window), JSON-serialisable strings.
+    #: Free-form provenance, JSON-serialisable strings: source, credit, crs, transform (see
+    #: `format_transform`), nodata_value (the source's declared nodata), window, file.<layer>.
     metadata: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -133,12 +134,16 @@ class Landscape:
         return self.replace(fuel_model=fuel, **canopy)
 
     def window(self, row: int, col: int, rows: int, cols: int) -> "Landscape":
-        """The sub-landscape [row:row+rows, col:col+cols]; its metadata records the window."""
+        """The sub-landscape [row:row+rows, col:col+cols]; its metadata records the window in
+        the original grid and its own georeferencing (the transform moved to its corner)."""
         sl = (slice(row, row + rows), slice(col, col + cols))
         layers = {name: getattr(self, name)[sl] for name in LAYERS}
         meta = dict(self.metadata)
         parent_row, parent_col = (int(v) for v in meta.get("window", "0,0,0,0").split(",")[:2])
         meta["window"] = f"{parent_row + row},{parent_col + col},{rows},{cols}"
+        if meta.get("transform"):
+            a, b, c, d, e, f = (float(v) for v in meta["transform"].split(","))
+            meta["transform"] = format_transform((a, b, c + a * col + b * row, d, e, f + d * col + e * row))
         return Landscape(**layers, cell_size=self.cell_size, nodata=self.nodata[sl], metadata=meta)
 
     def summary(self) -> str:
@@ -163,6 +168,12 @@ class Landscape:
         if "credit" in self.metadata:
             lines.append(f"credit:        {self.metadata['credit']}")
         return "\n".join(lines)
+
+
+def format_transform(coefficients) -> str:
+    """The affine coefficients (a, b, c, d, e, f) as metadata text, exact (repr of each float):
+    x = a col + b row + c, y = d col + e row + f, in the CRS's units, at the cells' corners."""
+    return ",".join(repr(float(v)) for v in tuple(coefficients)[:6])
 
 
 def _frozen(array, dtype, source: str, layer: str) -> np.ndarray:

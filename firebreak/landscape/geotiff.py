@@ -30,7 +30,7 @@ from typing import Literal, Mapping
 
 import numpy as np
 
-from .core import FLOAT_LAYERS, Landscape, LandscapeError
+from .core import FLOAT_LAYERS, Landscape, LandscapeError, format_transform
 from .fuel_codes import BARE_GROUND
 
 NodataPolicy = Literal["nonburnable", "error"]
@@ -109,14 +109,19 @@ def load_landfire(
     nodata: NodataPolicy = "nonburnable",
     credit: str = LANDFIRE_CREDIT,
 ) -> Landscape:
-    """Load one landscape from LANDFIRE GeoTIFFs.
+    """Load one landscape from LANDFIRE GeoTIFFs or a FARSITE / FlamMap ``.lcp`` file.
 
-    Either `folder` (files found by their LANDFIRE tokens, see the module docstring) or
-    `files`, a mapping from token (``"f40"``, ``"slpp"``, ``"asp"``, ``"elev"``, ``"cc"``,
-    ``"ch"``, ``"cbh"``, ``"cbd"``, ...) to path; the token fixes the encoding.
+    Either `folder` (files found by their LANDFIRE tokens, see the module docstring; a path
+    ending in ``.lcp`` is read by `firebreak.landscape.lcp.load_lcp`) or `files`, a mapping
+    from token (``"f40"``, ``"slpp"``, ``"asp"``, ``"elev"``, ``"cc"``, ``"ch"``, ``"cbh"``,
+    ``"cbd"``, ...) to path; the token fixes the encoding.
     """
     if (folder is None) == (files is None):
         raise LandscapeError("load_landfire: give either a folder or files=, not both or neither")
+    if folder is not None and Path(folder).suffix.lower() == ".lcp":
+        from .lcp import load_lcp  # lcp builds on this module's helpers
+
+        return load_lcp(folder, nodata=nodata, credit=credit)
     if files is None:
         paths = find_landfire_files(folder)
         source = str(folder)
@@ -140,6 +145,7 @@ def load_landfire(
     layers: dict[str, np.ndarray] = {}
     nodata_mask = None
     reference = None
+    nodata_value = None
     for layer, token in by_layer.items():
         path = paths[token]
         values, mask, profile = _read(path, layer)
@@ -154,33 +160,54 @@ def load_landfire(
             )
         layers[layer] = _TOKENS[token][1](values)
         nodata_mask = mask if nodata_mask is None else nodata_mask | mask
-        cell_size = abs(profile["transform"].a)
         crs = profile.get("crs")
+        if layer == "fuel_model":
+            nodata_value = profile.get("nodata")
+    cell_size = cell_size_of(reference[1], str(reference_path))
 
-    if nodata_mask.any():
-        if nodata == "error":
-            row, col = np.argwhere(nodata_mask)[0]
-            raise LandscapeError(
-                f"{source}: {int(nodata_mask.sum())} nodata cell(s) (first at row {row}, col {col}). "
-                "Clip the rasters to the area of interest, or load with nodata='nonburnable'."
-            )
-        warnings.warn(
-            f"{source}: {int(nodata_mask.sum())} nodata cell(s) ({nodata_mask.mean():.1%}) are treated as "
-            "non-burnable bare ground",
-            stacklevel=2,
-        )
-        layers["fuel_model"] = np.where(nodata_mask, BARE_GROUND, layers["fuel_model"])
-        for layer in FLOAT_LAYERS:
-            layers[layer] = np.where(nodata_mask, 0.0, layers[layer])
-
+    mask_nodata(layers, nodata_mask, source, nodata)
     metadata = {
         "source": source,
         "credit": credit,
         "crs": crs.to_string() if crs else "",
-        "transform": ",".join(f"{v:g}" for v in tuple(reference[1])[:6]),
+        "transform": format_transform(reference[1]),
+        **({"nodata_value": repr(float(nodata_value))} if nodata_value is not None else {}),
         **{f"file.{layer}": str(paths[token]) for layer, token in by_layer.items()},
     }
     return Landscape(**layers, cell_size=cell_size, nodata=nodata_mask, metadata=metadata)
+
+
+def mask_nodata(layers: dict[str, np.ndarray], mask: np.ndarray, source: str, policy: NodataPolicy,
+                stacklevel: int = 3) -> None:
+    """Apply the nodata `policy` in place: with ``"nonburnable"`` the cells of `mask` become
+    bare ground without canopy and a warning counts them (`stacklevel` as `warnings.warn`'s,
+    counted from here: 3 = the caller of the loader); ``"error"`` refuses any."""
+    if not mask.any():
+        return
+    if policy == "error":
+        row, col = np.argwhere(mask)[0]
+        raise LandscapeError(
+            f"{source}: {int(mask.sum())} nodata cell(s) (first at row {row}, col {col}). "
+            "Clip the rasters to the area of interest, or load with nodata='nonburnable'."
+        )
+    warnings.warn(
+        f"{source}: {int(mask.sum())} nodata cell(s) ({mask.mean():.1%}) are treated as non-burnable bare ground",
+        stacklevel=stacklevel,
+    )
+    layers["fuel_model"] = np.where(mask, BARE_GROUND, layers["fuel_model"])
+    for layer in FLOAT_LAYERS:
+        layers[layer] = np.where(mask, 0.0, layers[layer])
+
+
+def cell_size_of(transform, source: str) -> float:
+    """The cell side (transform units) of a north-up grid of square cells; anything else is an error."""
+    a, b, _, d, e, _ = tuple(transform)[:6]
+    if b != 0 or d != 0 or a <= 0 or e >= 0 or not np.isclose(a, -e, rtol=1e-6):
+        raise LandscapeError(
+            f"{source}: grid transform {tuple(transform)[:6]} is not north-up with square cells. "
+            "Warp the rasters to a north-up grid of square cells (gdalwarp -tr X X)."
+        )
+    return float(a)
 
 
 # The old tool's tile layout: cropped_raster/<key>/cropped_raster_<idx>_<key>.tif, slope in degrees.

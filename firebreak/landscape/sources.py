@@ -10,6 +10,7 @@ from typing import Literal
 from .bundle import load_npz
 from .core import Landscape, LandscapeError
 from .geotiff import find_landfire_files, load_landfire, load_tiles
+from .lcp import load_lcp
 from .tiling import tile
 
 SAMPLE_NAME = "worcester_vt.npz"
@@ -48,6 +49,7 @@ def load_landscapes(source: str | Path) -> list[Landscape]:
     - ``"sample"``: the bundled real landscape;
     - ``"sample:64"``, ``"sample:64:train"``, ``"sample:64:holdout"``: its tiles (`sample_tiles`);
     - an ``.npz`` bundle, or a folder of them (sorted by name);
+    - a FARSITE / FlamMap ``.lcp`` landscape file, or a folder of them (sorted by name);
     - a folder of the old tool's tiles (``cropped_raster/<key>/...``);
     - a folder of LANDFIRE GeoTIFFs (one landscape).
     """
@@ -61,15 +63,20 @@ def load_landscapes(source: str | Path) -> list[Landscape]:
     path = Path(source)
     if path.is_file() and path.suffix == ".npz":
         return [load_npz(path)]
+    if path.is_file() and path.suffix.lower() == ".lcp":
+        return [load_lcp(path)]
     if path.is_dir():
         bundles = sorted(path.glob("*.npz"))
         if bundles:
             return [load_npz(p) for p in bundles]
+        lcps = sorted(p for p in path.iterdir() if p.suffix.lower() == ".lcp")
+        if lcps:
+            return [load_lcp(p) for p in lcps]
         if (path / "cropped_raster").is_dir() or (path / "fbfm").is_dir():
             return load_tiles(path)
         if find_landfire_files(path):
             return [load_landfire(path)]
     raise LandscapeError(
         f"{source}: not a landscape source. Give 'sample', 'sample:64:holdout', an .npz bundle, a folder of .npz bundles, "
-        "a folder of LANDFIRE GeoTIFFs, or a cropped_raster tile folder."
+        "a FARSITE/FlamMap .lcp file, a folder of LANDFIRE GeoTIFFs, or a cropped_raster tile folder."
     )
