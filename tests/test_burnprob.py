@@ -46,7 +46,8 @@ def _same_fire(record, full, shape):
 
 
 def test_windowed_fires_equal_whole_grid_fires(fire_prone):
-    scenarios = ScenarioSampler(3, DEFAULT_SEASON).sample(fire_prone, 8)
+    sampled = ScenarioSampler(3, DEFAULT_SEASON).sample(fire_prone, 24)
+    scenarios = sampled[:6] + [sampled[13], sampled[23]]  # 13 and 23 outgrow the first window
     breaks = np.random.default_rng(0).random(fire_prone.shape) < 0.03
     grown = 0
     for scenario in scenarios:
