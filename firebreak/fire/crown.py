@@ -122,15 +122,15 @@ def scott_reinhardt(fb, fb10, surface_rate, surface_hpa, waf, wind_20ft, wind_fr
     `waf` x `wind_20ft` ft/min) is known, US units.
 
     Returns (fire type, rate ft/min, heat per unit area Btu/ft2, crown fraction burned, crown
-    head direction deg, active crown rate ft/min); the rate and heat are the surface ones for a
-    surface fire.
+    head direction deg, active crown rate ft/min); for a surface fire the rate and heat are the
+    surface ones and the crown terms 0 (not computed).
     """
     surface_intensity = surface_rate * surface_hpa / 60.0  # Btu/ft/s
     i0 = initiation_intensity(canopy_base_height, foliar_moisture) / rt.KW_M_PER_BTU_FT_S
+    if surface_intensity < i0:
+        return SURFACE, surface_rate, surface_hpa, 0.0, 0.0, 0.0
     r10, crown_direction, _, _, _ = rt.head_fire(fb10, CROWN_WAF * wind_20ft, wind_from_deg, crown_slope, aspect_deg)
     active_rate = 3.34 * r10
-    if surface_intensity < i0:
-        return SURFACE, surface_rate, surface_hpa, 0.0, crown_direction, active_rate
     canopy_hpa = (canopy_bulk_density / KG_M3_PER_LB_FT3 * max(canopy_height - canopy_base_height, 0.0)
                   / rt.M_PER_FT * CANOPY_HEAT_BTU_LB)
     if active_rate >= 3.0 / canopy_bulk_density / rt.M_PER_FT:

@@ -207,14 +207,19 @@ def _eta_s(silica):
 
 
 @njit(cache=True)
-def wind_adjustment_factor(depth_ft, canopy_cover, canopy_height_m, canopy_base_height_m):
+def crown_ratio(canopy_height_m, canopy_base_height_m):
+    """Crown ratio (CH - CBH) / CH, the share of the canopy height with foliage (0 without canopy)."""
+    return (canopy_height_m - canopy_base_height_m) / canopy_height_m if canopy_height_m > 0 else 0.0
+
+
+@njit(cache=True)
+def wind_adjustment_factor(depth_ft, canopy_cover, canopy_height_m, canopy_crown_ratio):
     """Andrews (2012) wind adjustment factor (midflame / 20 ft wind), unitless.
 
-    Crown ratio = (CH - CBH) / CH; sheltered when cover * crown ratio / 3 >= 0.05 and CH >= 6 ft.
+    Sheltered when cover * crown ratio / 3 >= 0.05 and canopy height >= 6 ft.
     """
     height_ft = canopy_height_m / M_PER_FT
-    crown_ratio = (canopy_height_m - canopy_base_height_m) / canopy_height_m if canopy_height_m > 0 else 0.0
-    crown_fraction = canopy_cover * crown_ratio / 3.0
+    crown_fraction = canopy_cover * canopy_crown_ratio / 3.0
     if canopy_cover < 1e-7 or crown_fraction < 0.05 or height_ft < 6.0:
         if depth_ft <= 1e-7:
             return 0.0
