@@ -81,7 +81,7 @@ def cell_fire(fb, fb10, wind, midflame_given, waf_given, wind_10m_kmh, wind_from
     if waf_given > 0.0:
         waf = waf_given
     else:
-        waf = rt.wind_adjustment_factor(fb[rt.FB_DEPTH], canopy_cover, canopy_height, crown_ratio)
+        waf = rt.wind_adjustment_factor(fb, canopy_cover, canopy_height, crown_ratio)
     if midflame_given:
         midflame = wind
         wind_20ft = wind / waf if waf > 0.0 else 0.0
@@ -135,7 +135,7 @@ def flame_length(intensity_kw_m, kind, method):
     return crown.thomas_flame_length(intensity) * rt.M_PER_FT
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def fuelbed_of(code, fuelbeds, ready, table, moisture):
     """The fuel bed of fuel model `code` under `moisture`, computed once into `fuelbeds`
     (ready[code] marks it)."""
@@ -313,7 +313,7 @@ def crown_fire_indices(fuel_code: int, weather: Weather, slope: float = 0.0, asp
     wind_from, slope, aspect, cover, height, base, ratio, cbd = args[:8]
     if math.isnan(ratio):
         ratio = rt.crown_ratio(height, base)
-    waf = waf or rt.wind_adjustment_factor(fb[rt.FB_DEPTH], cover, height, ratio)
+    waf = waf or rt.wind_adjustment_factor(fb, cover, height, ratio)
     per_kmh = wind_inputs(1.0, weather.wind_height, None)[0]  # 20 ft ft/min per km/h of this weather
     if cover <= 0.0 or cbd <= 0.0:
         return {"torching_index": math.inf, "crowning_index": math.inf}

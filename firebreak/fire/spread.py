@@ -193,7 +193,7 @@ def burn(fuel, slope, aspect, cc, ch, cbh, cr, cbd, nodata, table, moisture, win
          known, coef, kind, fuelbeds, fuelbeds_ready, costs):
     """Minimum travel times from the ignitions over the 16-move stencil, evaluating cells lazily.
 
-    Landscape layers (rows, cols) with `cr` the crown ratio grid or a (1, 1) NaN grid (derive);
+    Landscape layers (rows, cols) with `cr` the crown ratio grid or a (1, 1) NaN grid (derive it);
     weather terms as ``behaviour.behaviour_grid`` takes them; `breaks` (rows, cols) bool barriers
     (ignored on ignition cells: a break never stops a fire from starting); `ign_points` (m, 2)
     positions in cell units; `whole_cell` lights whole ignition cells; `duration` min. The last
@@ -213,6 +213,12 @@ def burn(fuel, slope, aspect, cc, ch, cbh, cr, cbd, nodata, table, moisture, win
         kind = np.empty(n, np.int8)
         fuelbeds = np.empty((table.shape[0], FB_SIZE))
         fuelbeds_ready = np.zeros(table.shape[0], np.bool_)
+    fb10 = fuelbed_of(crown.CROWN_FUEL_MODEL, fuelbeds, fuelbeds_ready, table, moisture)  # the crown fuel
+    derive_ratio = math.isnan(cr[0, 0])  # the (1, 1) NaN grid: (CH - CBH) / CH per cell
+    # flat views of the layers, indexed by cell number
+    fuel_, slope_, aspect_, cc_, ch_, cbh_, cr_, cbd_, no_data = (
+        fuel.ravel(), slope.ravel(), aspect.ravel(), cc.ravel(), ch.ravel(), cbh.ravel(), cr.ravel(), cbd.ravel(),
+        nodata.ravel())
     brk = breaks.ravel()
     keep_costs = costs.shape[0] == n
     n_ign = ign_points.shape[0]
@@ -223,48 +229,40 @@ def burn(fuel, slope, aspect, cc, ch, cbh, cr, cbd, nodata, table, moisture, win
     def evaluate(u):
         # the cell's fire behaviour and slowness, once
         known[u] = 1
-        i = u // cols
-        j = u - i * cols
-        if nodata[i, j]:
+        if no_data[u]:
             coef[u, 0] = np.inf
             coef[u, 1] = 0.0
             coef[u, 2] = 0.0
             kind[u] = 0
             return
-        fb = fuelbed_of(fuel[i, j], fuelbeds, fuelbeds_ready, table, moisture)
-        fb10 = fb  # only read with canopy fuel and Scott & Reinhardt
-        if method == crown.SCOTT_REINHARDT and cc[i, j] > 0.0 and cbd[i, j] > 0.0:
-            fb10 = fuelbed_of(crown.CROWN_FUEL_MODEL, fuelbeds, fuelbeds_ready, table, moisture)
+        fb = fuelbed_of(fuel_[u], fuelbeds, fuelbeds_ready, table, moisture)
         r, d, _, e, k, _, _, _, _, _, _ = cell_fire(
-            fb, fb10, wind, midflame_given, waf_given, wind_10m_kmh, wind_from_deg, slope[i, j], aspect[i, j],
-            cc[i, j], ch[i, j], cbh[i, j], cr[i % cr.shape[0], j % cr.shape[1]], cbd[i, j], foliar_moisture,
-            moisture[0], method)
-        a, bx, by = slowness(r, d, e, slope[i, j])
+            fb, fb10, wind, midflame_given, waf_given, wind_10m_kmh, wind_from_deg, slope_[u], aspect_[u], cc_[u],
+            ch_[u], cbh_[u], math.nan if derive_ratio else cr_[u], cbd_[u], foliar_moisture, moisture[0], method)
+        a, bx, by = slowness(r, d, e, slope_[u])
         coef[u, 0] = a
         coef[u, 1] = bx
         coef[u, 2] = by
         kind[u] = k
 
-    def blocked(u):
-        # a break (unless an ignition) or a cell that cannot burn
-        if brk[u]:
-            is_ignition = False
-            for q in range(n_ign):
-                is_ignition = is_ignition or ign[q] == u
-            if not is_ignition:
-                return True
-        if not known[u]:
-            evaluate(u)
-        return coef[u, 0] == np.inf
+    def is_break(u):
+        # a break cell, unless an ignition: a break never stops a fire from starting
+        if not brk[u]:
+            return False
+        for q in range(n_ign):
+            if ign[q] == u:
+                return False
+        return True
 
     def part_cost(u, k, p):
         # share p of move k's length per unit length, spent in cell u
         return SHARE[k, p] * (coef[u, 0] - coef[u, 1] * COS_K[k] - coef[u, 2] * SIN_K[k])
 
-    def move_cost(c, k, first):
-        # travel time of move k out of c over its crossed cells from the `first` on
-        total = 0.0
-        for p in range(first, 4):
+    def move_cost(c, k, start_part):
+        # travel time of move k out of c: `start_part` (its part in c: 0 from a burning cell's
+        # edge) plus its parts in the other cells it crosses
+        total = start_part
+        for p in range(1, 4):
             if SHARE[k, p] == 0.0:
                 break
             total += part_cost(c + CROSSED[k, p, 0] * cols + CROSSED[k, p, 1], k, p)
@@ -280,8 +278,11 @@ def burn(fuel, slope, aspect, cc, ch, cbh, cr, cbd, nodata, table, moisture, win
     support = np.zeros(n, np.bool_)
     size = 0
     for q in range(n_ign):
+        if not known[ign[q]]:
+            evaluate(ign[q])
+    for q in range(n_ign):
         c = ign[q]
-        if blocked(c):
+        if coef[c, 0] == np.inf:
             continue
         i = c // cols
         t = 0.0
@@ -327,26 +328,44 @@ def burn(fuel, slope, aspect, cc, ch, cbh, cr, cbd, nodata, table, moisture, win
             # evaluated (exactly: they would only reach cells the search reports unburned). The
             # time spent in the start cell is the first term of the move's cost, and adding the
             # other (positive) terms in floating point can only increase it.
+            start_part = 0.0 if from_edge else part_cost(c, k, 0)
             if not math.isnan(cost):
                 if t + cost > duration:
                     continue
-            elif not from_edge and t + part_cost(c, k, 0) * LENGTHS[k] * cell_size > duration:
+            elif t + start_part * LENGTHS[k] * cell_size > duration:
                 continue
-            if blocked(d):
-                continue
-            if k >= 8 and not from_edge and math.isnan(cost):  # start and end cells bound a knight's cost
-                bound = (part_cost(c, k, 0) + part_cost(d, k, 3)) * LENGTHS[k] * cell_size
-                if t + bound * (1.0 - 1e-12) > duration:  # the margin covers the sum's rounding
-                    continue
-            v1 = c + VIA[k, 0, 0] * cols + VIA[k, 0, 1]
-            v2 = c + VIA[k, 1, 0] * cols + VIA[k, 1, 1]
-            if k >= 8:
-                if blocked(v1) or blocked(v2):
-                    continue
-            elif DIAGONAL[k] and blocked(v1) and blocked(v2):
+            # The cells the move needs passable: its end, then for a knight move the two it
+            # crosses, for a diagonal one either of the two beside it. Evaluated here only, in
+            # this order, so that the search computes no cell it can do without.
+            viable = True
+            for q in range(3 if k >= 8 or DIAGONAL[k] else 1):
+                u = d if q == 0 else c + VIA[k, q - 1, 0] * cols + VIA[k, q - 1, 1]
+                barrier = is_break(u)
+                if not barrier:
+                    if not known[u]:
+                        evaluate(u)
+                    barrier = coef[u, 0] == np.inf
+                if q == 0:
+                    if barrier:
+                        viable = False
+                        break
+                    if k >= 8 and not from_edge and math.isnan(cost):  # its ends bound a knight's cost
+                        bound = (start_part + part_cost(d, k, 3)) * LENGTHS[k] * cell_size
+                        if t + bound * (1.0 - 1e-12) > duration:  # the margin covers the sum's rounding
+                            viable = False
+                            break
+                elif k >= 8:
+                    if barrier:
+                        viable = False
+                        break
+                elif not barrier:  # a diagonal move with a passable cell beside it
+                    break
+                elif q == 2:  # both cells beside the diagonal are barriers
+                    viable = False
+            if not viable:
                 continue
             if math.isnan(cost):
-                cost = move_cost(c, k, 1 if from_edge else 0)
+                cost = move_cost(c, k, start_part)
                 if keep_costs and not from_edge:
                     costs[c, k] = cost
             candidate = t + cost
