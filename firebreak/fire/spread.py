@@ -95,6 +95,8 @@ class Cells:
     code, and `costs` ((n, 16) move times, NaN until computed; (0, 16) keeps none)."""
 
     def __init__(self, n_cells: int, n_codes: int, keep_costs: bool = False):
+        #: Every cell computed (`from_behaviour`): the search then reads barriers from one array.
+        self.all_known = False
         self.known = np.zeros(n_cells, np.int8)
         self.coef = np.empty((n_cells, 3))
         self.kind = np.zeros(n_cells, np.int8)
@@ -109,10 +111,11 @@ class Cells:
         fill_slowness(behaviour.rate, behaviour.direction, behaviour.eccentricity, slope, cells.coef)
         cells.kind[:] = behaviour.fire_type.ravel()
         cells.known[:] = 1
+        cells.all_known = True
         return cells
 
     def args(self) -> tuple:
-        return self.known, self.coef, self.kind, self.fuelbeds, self.fuelbeds_ready, self.costs
+        return self.known, self.coef, self.kind, self.fuelbeds, self.fuelbeds_ready, self.costs, self.all_known
 
 
 #: `Cells.args()` of no cells: `burn` allocates its own and keeps no costs (a one-off run).
@@ -190,14 +193,14 @@ def _pop(heap, pos, arrival, size):
 @njit(cache=True)
 def burn(fuel, slope, aspect, cc, ch, cbh, cr, cbd, nodata, table, moisture, wind, midflame_given, waf_given,
          wind_10m_kmh, wind_from_deg, foliar_moisture, method, cell_size, breaks, ign_points, whole_cell, duration,
-         known, coef, kind, fuelbeds, fuelbeds_ready, costs):
+         known, coef, kind, fuelbeds, fuelbeds_ready, costs, all_known):
     """Minimum travel times from the ignitions over the 16-move stencil, evaluating cells lazily.
 
     Landscape layers (rows, cols) with `cr` the crown ratio grid or a (1, 1) NaN grid (derive it);
     weather terms as ``behaviour.behaviour_grid`` takes them; `breaks` (rows, cols) bool barriers
     (ignored on ignition cells: a break never stops a fire from starting); `ign_points` (m, 2)
     positions in cell units; `whole_cell` lights whole ignition cells; `duration` min. The last
-    six arrays are a `Cells` (read and filled), or `NO_CELLS` for a one-off run.
+    seven are a `Cells` (read and filled), or `NO_CELLS` for a one-off run.
 
     Returns, all (rows, cols): arrival (min; inf beyond `duration` or never reached), burned,
     fire type (where burned, else 0), predecessor (flat index of the cell the fastest path came
@@ -226,6 +229,13 @@ def burn(fuel, slope, aspect, cc, ch, cbh, cr, cbd, nodata, table, moisture, win
     for q in range(n_ign):
         ign[q] = int(math.floor(ign_points[q, 0] + 0.5)) * cols + int(math.floor(ign_points[q, 1] + 0.5))
 
+    blocked = np.zeros(n if all_known else 0, np.bool_)
+    if all_known:  # every cell known: the barriers at once, as one array
+        for u in range(n):
+            blocked[u] = brk[u] or coef[u, 0] == np.inf
+        for q in range(n_ign):
+            blocked[ign[q]] = coef[ign[q], 0] == np.inf
+
     def evaluate(u):
         # the cell's fire behaviour and slowness, once
         known[u] = 1
@@ -245,14 +255,20 @@ def burn(fuel, slope, aspect, cc, ch, cbh, cr, cbd, nodata, table, moisture, win
         coef[u, 2] = by
         kind[u] = k
 
-    def is_break(u):
-        # a break cell, unless an ignition: a break never stops a fire from starting
-        if not brk[u]:
-            return False
-        for q in range(n_ign):
-            if ign[q] == u:
-                return False
-        return True
+    def is_barrier(u):
+        # a break (unless an ignition: a break never stops a fire from starting) or a cell that
+        # cannot burn, computed on first need
+        if all_known:
+            return blocked[u]
+        if brk[u]:
+            is_ignition = False
+            for q in range(n_ign):
+                is_ignition = is_ignition or ign[q] == u
+            if not is_ignition:
+                return True
+        if not known[u]:
+            evaluate(u)
+        return coef[u, 0] == np.inf
 
     def part_cost(u, k, p):
         # share p of move k's length per unit length, spent in cell u
@@ -328,23 +344,28 @@ def burn(fuel, slope, aspect, cc, ch, cbh, cr, cbd, nodata, table, moisture, win
             # evaluated (exactly: they would only reach cells the search reports unburned). The
             # time spent in the start cell is the first term of the move's cost, and adding the
             # other (positive) terms in floating point can only increase it.
-            start_part = 0.0 if from_edge else part_cost(c, k, 0)
+            start_part = 0.0
             if not math.isnan(cost):
                 if t + cost > duration:
                     continue
-            elif t + start_part * LENGTHS[k] * cell_size > duration:
-                continue
+            elif not from_edge:
+                start_part = part_cost(c, k, 0)
+                if t + start_part * LENGTHS[k] * cell_size > duration:
+                    continue
             # The cells the move needs passable: its end, then for a knight move the two it
-            # crosses, for a diagonal one either of the two beside it. Evaluated here only, in
-            # this order, so that the search computes no cell it can do without.
+            # crosses, for a diagonal one either of the two beside it.
+            if all_known:
+                v1 = c + VIA[k, 0, 0] * cols + VIA[k, 0, 1]
+                v2 = c + VIA[k, 1, 0] * cols + VIA[k, 1, 1]
+                if blocked[d] or (k >= 8 and (blocked[v1] or blocked[v2])) or (
+                        DIAGONAL[k] and blocked[v1] and blocked[v2]):
+                    continue
+            # Lazily, they are evaluated here only, in this order, so that the search computes no
+            # cell it can do without.
             viable = True
-            for q in range(3 if k >= 8 or DIAGONAL[k] else 1):
+            for q in range(0 if all_known else 3 if k >= 8 or DIAGONAL[k] else 1):
                 u = d if q == 0 else c + VIA[k, q - 1, 0] * cols + VIA[k, q - 1, 1]
-                barrier = is_break(u)
-                if not barrier:
-                    if not known[u]:
-                        evaluate(u)
-                    barrier = coef[u, 0] == np.inf
+                barrier = is_barrier(u)
                 if q == 0:
                     if barrier:
                         viable = False
