@@ -135,6 +135,15 @@ def flame_length(intensity_kw_m, kind, method):
     return crown.thomas_flame_length(intensity) * rt.M_PER_FT
 
 
+@njit(cache=True)
+def derived_values(rate, length_to_width, eccentricity, intensity, kind, surface_intensity, method):
+    """(flame length m, backing rate m/min, flanking rate m/min, surface flame length m) of a
+    cell whose fire spreads (rate > 0), as `FireBehaviour` defines them."""
+    backing = rate * (1.0 - eccentricity) / (1.0 + eccentricity)
+    return (flame_length(intensity, kind, method), backing, (rate + backing) / (2.0 * length_to_width),
+            flame_length(surface_intensity, crown.SURFACE, method))
+
+
 @njit(cache=True, inline="always")
 def fuelbed_of(code, fuelbeds, ready, table, moisture):
     """The fuel bed of fuel model `code` under `moisture`, computed once into `fuelbeds`
@@ -169,20 +178,20 @@ def behaviour_grid(fuel, slope, aspect, cc, ch, cbh, cr, cbd, nodata, table, moi
             out[10, i, j] = mid
             if r <= 0.0:
                 continue
-            backing = r * (1.0 - e) / (1.0 + e)
+            flame, backing, flanking, surface_flame = derived_values(r, lw, e, inten, k, si, method)
             out[0, i, j] = r
             out[1, i, j] = d
             out[2, i, j] = inten
-            out[3, i, j] = flame_length(inten, k, method)
+            out[3, i, j] = flame
             out[4, i, j] = lw
             out[5, i, j] = e
             out[6, i, j] = k
             out[7, i, j] = h
             out[8, i, j] = backing
-            out[9, i, j] = (r + backing) / (2.0 * lw)
+            out[9, i, j] = flanking
             out[11, i, j] = sr
             out[12, i, j] = si
-            out[13, i, j] = flame_length(si, crown.SURFACE, method)
+            out[13, i, j] = surface_flame
             out[14, i, j] = cfb
     return out
 
@@ -283,13 +292,15 @@ def fire_behaviour_at(fuel_code: int, weather: Weather, slope: float = 0.0, aspe
         fuel_code, weather, slope, aspect, canopy_cover, canopy_height, canopy_base_height, crown_ratio,
         canopy_bulk_density, crown_method)
     r, d, lw, e, k, h, inten, mid, sr, si, cfb = cell_fire(fb, fb10, wind, midflame_given, waf, wind_10m, *args)
-    method = args[-1]
-    backing = r * (1.0 - e) / (1.0 + e)
-    return {"rate": r, "direction": d if r > 0 else 0.0, "intensity": inten, "flame_length": flame_length(inten, k, method),
-            "length_to_width": lw if r > 0 else 1.0, "eccentricity": e if r > 0 else 0.0, "fire_type": float(k),
-            "heat_per_area": h, "backing_rate": backing, "flanking_rate": (r + backing) / (2.0 * lw) if r > 0 else 0.0,
-            "midflame_wind": mid, "surface_rate": sr, "surface_intensity": si,
-            "surface_flame_length": flame_length(si, crown.SURFACE, method), "crown_fraction_burned": cfb}
+    flame = backing = flanking = surface_flame = 0.0
+    if r > 0.0:
+        flame, backing, flanking, surface_flame = derived_values(r, lw, e, inten, k, si, args[-1])
+    else:  # as the grid stores a cell that does not burn
+        d, lw, e = 0.0, 1.0, 0.0
+    return {"rate": r, "direction": d, "intensity": inten, "flame_length": flame, "length_to_width": lw,
+            "eccentricity": e, "fire_type": float(k), "heat_per_area": h, "backing_rate": backing,
+            "flanking_rate": flanking, "midflame_wind": mid, "surface_rate": sr, "surface_intensity": si,
+            "surface_flame_length": surface_flame, "crown_fraction_burned": cfb}
 
 
 def crown_fire_indices(fuel_code: int, weather: Weather, slope: float = 0.0, aspect: float = 0.0,

@@ -86,8 +86,6 @@ COS_K = np.cos(np.radians(AZIMUTHS))
 SIN_K = np.sin(np.radians(AZIMUTHS))
 
 
-
-
 class Cells:
     """Per-cell results of one (landscape, weather) the search fills lazily and may share
     between runs: `known` (int8: 1 once computed), `coef` ((n, 3) slowness a, b_x, b_y, see
@@ -115,7 +113,9 @@ class Cells:
         return cells
 
     def args(self) -> tuple:
-        return self.known, self.coef, self.kind, self.fuelbeds, self.fuelbeds_ready, self.costs, self.all_known
+        """`burn`'s last arguments."""
+        return (self.known, self.coef, self.kind, self.fuelbeds, self.fuelbeds_ready, self.costs,
+                self.all_known)
 
 
 #: `Cells.args()` of no cells: `burn` allocates its own and keeps no costs (a one-off run).
@@ -189,7 +189,6 @@ def _pop(heap, pos, arrival, size):
     return top, size
 
 
-
 @njit(cache=True)
 def burn(fuel, slope, aspect, cc, ch, cbh, cr, cbd, nodata, table, moisture, wind, midflame_given, waf_given,
          wind_10m_kmh, wind_from_deg, foliar_moisture, method, cell_size, breaks, ign_points, whole_cell, duration,
@@ -228,7 +227,6 @@ def burn(fuel, slope, aspect, cc, ch, cbh, cr, cbd, nodata, table, moisture, win
     ign = np.empty(n_ign, np.int64)
     for q in range(n_ign):
         ign[q] = int(math.floor(ign_points[q, 0] + 0.5)) * cols + int(math.floor(ign_points[q, 1] + 0.5))
-
     blocked = np.zeros(n if all_known else 0, np.bool_)
     if all_known:  # every cell known: the barriers at once, as one array
         for u in range(n):
