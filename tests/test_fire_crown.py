@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from firebreak.fire import Moisture, Weather, fire_behaviour_at
+from firebreak.fire import Moisture, Weather, crown_fire_indices, fire_behaviour_at
 from firebreak.fire import crown
 from firebreak.fire import rothermel as rt
 from firebreak.fire.fuel_models import FUEL_ARRAY
@@ -193,6 +193,17 @@ def test_scott_reinhardt_passive_burns_canopy_fuel():
     assert passive["intensity"] > surface["intensity"] and passive["flame_length"] > surface["flame_length"]
     active = fire_behaviour_at(165, Weather(60.0, 270.0, DRY), canopy_bulk_density=0.3, **kwargs)
     assert active["fire_type"] == crown.ACTIVE and active["rate"] > passive["rate"]
+
+
+def test_crown_fuel_too_wet_to_spread_only_torches():
+    """1 h moisture above fuel model 10's extinction (25 %) under a grass that still burns (GR5,
+    40 %): the torching fire keeps the surface rate and heat, and the indices say no crowning."""
+    wet = Weather(20.0, 270.0, Moisture(0.30, 0.31, 0.32, 0.9, 1.0))
+    canopy = dict(canopy_cover=0.7, canopy_height=20.0, canopy_base_height=0.1, canopy_bulk_density=0.2)
+    out = fire_behaviour_at(105, wet, **canopy)
+    assert out["surface_rate"] > 0.0 and out["fire_type"] == crown.PASSIVE
+    assert out["rate"] == out["surface_rate"] and out["crown_fraction_burned"] == 0.0
+    assert crown_fire_indices(105, wet, **canopy)["crowning_index"] == math.inf
 
 
 def test_unknown_crown_method_is_refused():

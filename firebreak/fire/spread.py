@@ -290,6 +290,16 @@ def burn(fuel, slope, aspect, cc, ch, cbh, cr, cbd, nodata, table, moisture, win
     burned = np.zeros(n, np.bool_)
     fire_type = np.zeros(n, np.int8)
     support = np.zeros(n, np.bool_)
+
+    def queue(u, size):
+        # u's arrival just dropped: into the heap, or up in it; returns the heap's new size
+        if pos[u] == -1:
+            heap[size] = u
+            _sift_up(heap, pos, arrival, size)
+            return size + 1
+        _sift_up(heap, pos, arrival, pos[u])
+        return size
+
     size = 0
     for q in range(n_ign):
         if not known[ign[q]]:
@@ -306,12 +316,7 @@ def burn(fuel, slope, aspect, cc, ch, cbh, cr, cbd, nodata, table, moisture, win
             t = (coef[c, 0] * math.hypot(dr, dc) + coef[c, 1] * dr - coef[c, 2] * dc) * cell_size
         if t < arrival[c]:
             arrival[c] = t
-            if pos[c] == -1:
-                heap[size] = c
-                size += 1
-                _sift_up(heap, pos, arrival, size - 1)
-            else:
-                _sift_up(heap, pos, arrival, pos[c])
+            size = queue(c, size)
     while size > 0:
         c = heap[0]
         t = arrival[c]
@@ -392,12 +397,7 @@ def burn(fuel, slope, aspect, cc, ch, cbh, cr, cbd, nodata, table, moisture, win
                 arrival[d] = candidate
                 pred[d] = c
                 pred_move[d] = k
-                if pos[d] == -1:
-                    heap[size] = d
-                    size += 1
-                    _sift_up(heap, pos, arrival, size - 1)
-                else:
-                    _sift_up(heap, pos, arrival, pos[d])
+                size = queue(d, size)
     for q in range(size):  # reached but not within the duration
         c = heap[q]
         arrival[c] = np.inf
