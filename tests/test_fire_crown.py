@@ -6,6 +6,7 @@ import math
 
 import pytest
 
+from fire_helpers import behave_foliar_moisture
 from firebreak.fire import Moisture, Weather, crown_fire_indices, fire_behaviour_at
 from firebreak.fire import crown
 from firebreak.fire import rothermel as rt
@@ -14,19 +15,6 @@ from firebreak.fire.fuel_models import FUEL_ARRAY
 DRY = Moisture(0.04, 0.05, 0.06, 0.6, 0.8)
 BEHAVE_FIRE_TYPES = {"surface": crown.SURFACE, "conditional_crown_fire": crown.SURFACE, "torching": crown.PASSIVE,
                      "crowning": crown.ACTIVE}
-
-
-def behave_foliar_moisture(fmc):
-    """The foliar moisture that gives our Van Wagner intensity the value Behave uses.
-
-    Behave converts the critical intensity I0 from kW/m with 3.46414 kW/m per Btu/ft/s; the
-    exact factor (ours) is 3.46146, so Behave's I0 is 0.08 % lower. A passive fire's crown
-    fraction burned depends on I0 through R'init = 60 I0 / H, steeply near the initiation
-    threshold, so the comparisons feed our model the foliar moisture whose I0 equals Behave's
-    (FMC enters nothing else): (460 + 25.9 FMC')^1.5 = (460 + 25.9 FMC)^1.5 x 3.46146 / 3.46414.
-    """
-    scale = (rt.KW_M_PER_BTU_FT_S / 3.46414) ** (2.0 / 3.0)
-    return ((460.0 + 2590.0 * fmc) * scale - 460.0) / 2590.0
 
 
 @pytest.mark.parametrize("cbh,fmc", [(1.0, 0.8), (5.0, 1.0), (12.0, 1.2)])

@@ -4,19 +4,15 @@ flat aspect, point and whole-cell ignitions, and the FireBehaviour outputs Behav
 
 import importlib
 import math
-import sys
 
 import numpy as np
 import pytest
 
-from fire_helpers import homogeneous
+from fire_helpers import behave_foliar_moisture, homogeneous
 from firebreak.fire import (Moisture, Scenario, Weather, crown_fire_indices, fire_behaviour_at, simulate,
                             surface_fire)
 from firebreak.fire import crown
 from firebreak.fire import rothermel as rt
-
-sys.path.insert(0, str(__import__("pathlib").Path(__file__).parent))
-from test_fire_crown import behave_foliar_moisture  # noqa: E402
 
 MOISTURE = (0.05, 0.06, 0.07, 0.6, 0.9)
 CH_PER_HR_TO_M_MIN = 66.0 / 60.0 * rt.M_PER_FT
