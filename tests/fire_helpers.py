@@ -2,6 +2,7 @@
 
 import numpy as np
 
+from firebreak.fire import rothermel as rt
 from firebreak.landscape import Landscape
 
 GRASS_SHRUB = [101, 102, 103, 104, 105, 106, 107, 108, 109, 121, 122, 123, 124,
@@ -39,3 +40,16 @@ def component(passable, start):
                 seen[a, b] = True
                 stack.append((a, b))
     return seen
+
+
+def behave_foliar_moisture(fmc):
+    """The foliar moisture that gives our Van Wagner intensity the value Behave uses.
+
+    Behave converts the critical intensity I0 from kW/m with 3.46414 kW/m per Btu/ft/s; the
+    exact factor (ours) is 3.46146, so Behave's I0 is 0.08 % lower. A passive fire's crown
+    fraction burned depends on I0 through R'init = 60 I0 / H, steeply near the initiation
+    threshold, so the comparisons feed our model the foliar moisture whose I0 equals Behave's
+    (FMC enters nothing else): (460 + 25.9 FMC')^1.5 = (460 + 25.9 FMC)^1.5 x 3.46146 / 3.46414.
+    """
+    scale = (rt.KW_M_PER_BTU_FT_S / 3.46414) ** (2.0 / 3.0)
+    return ((460.0 + 2590.0 * fmc) * scale - 460.0) / 2590.0

@@ -6,7 +6,8 @@ import math
 
 import pytest
 
-from firebreak.fire import Moisture, Weather, fire_behaviour_at
+from fire_helpers import behave_foliar_moisture
+from firebreak.fire import Moisture, Weather, crown_fire_indices, fire_behaviour_at
 from firebreak.fire import crown
 from firebreak.fire import rothermel as rt
 from firebreak.fire.fuel_models import FUEL_ARRAY
@@ -14,19 +15,6 @@ from firebreak.fire.fuel_models import FUEL_ARRAY
 DRY = Moisture(0.04, 0.05, 0.06, 0.6, 0.8)
 BEHAVE_FIRE_TYPES = {"surface": crown.SURFACE, "conditional_crown_fire": crown.SURFACE, "torching": crown.PASSIVE,
                      "crowning": crown.ACTIVE}
-
-
-def behave_foliar_moisture(fmc):
-    """The foliar moisture that gives our Van Wagner intensity the value Behave uses.
-
-    Behave converts the critical intensity I0 from kW/m with 3.46414 kW/m per Btu/ft/s; the
-    exact factor (ours) is 3.46146, so Behave's I0 is 0.08 % lower. A passive fire's crown
-    fraction burned depends on I0 through R'init = 60 I0 / H, steeply near the initiation
-    threshold, so the comparisons feed our model the foliar moisture whose I0 equals Behave's
-    (FMC enters nothing else): (460 + 25.9 FMC')^1.5 = (460 + 25.9 FMC)^1.5 x 3.46146 / 3.46414.
-    """
-    scale = (rt.KW_M_PER_BTU_FT_S / 3.46414) ** (2.0 / 3.0)
-    return ((460.0 + 2590.0 * fmc) * scale - 460.0) / 2590.0
 
 
 @pytest.mark.parametrize("cbh,fmc", [(1.0, 0.8), (5.0, 1.0), (12.0, 1.2)])
@@ -193,6 +181,17 @@ def test_scott_reinhardt_passive_burns_canopy_fuel():
     assert passive["intensity"] > surface["intensity"] and passive["flame_length"] > surface["flame_length"]
     active = fire_behaviour_at(165, Weather(60.0, 270.0, DRY), canopy_bulk_density=0.3, **kwargs)
     assert active["fire_type"] == crown.ACTIVE and active["rate"] > passive["rate"]
+
+
+def test_crown_fuel_too_wet_to_spread_only_torches():
+    """1 h moisture above fuel model 10's extinction (25 %) under a grass that still burns (GR5,
+    40 %): the torching fire keeps the surface rate and heat, and the indices say no crowning."""
+    wet = Weather(20.0, 270.0, Moisture(0.30, 0.31, 0.32, 0.9, 1.0))
+    canopy = dict(canopy_cover=0.7, canopy_height=20.0, canopy_base_height=0.1, canopy_bulk_density=0.2)
+    out = fire_behaviour_at(105, wet, **canopy)
+    assert out["surface_rate"] > 0.0 and out["fire_type"] == crown.PASSIVE
+    assert out["rate"] == out["surface_rate"] and out["crown_fraction_burned"] == 0.0
+    assert crown_fire_indices(105, wet, **canopy)["crowning_index"] == math.inf
 
 
 def test_unknown_crown_method_is_refused():

@@ -15,7 +15,9 @@ module and FlamMap compute it):
   slope as an argument: the fire model passes the cell slope (FlamMap), the tests pass 0 to
   reproduce Behave's values.
 - Active when initiated and R_active >= R'active = 3 / CBD m/min (Van Wagner's critical mass
-  flow, 0.05 kg/m2/s); initiated but slower is passive (torching).
+  flow, 0.05 kg/m2/s); initiated but slower is passive (torching). When fuel model 10 is too
+  wet to spread (R_active = 0) an initiated fire torches without crown fraction burned and keeps
+  the surface rate and heat (FARSITE's guard; Behave would slow it toward 0).
 - Crowning index O'active: the 20 ft wind at which R_active = R'active (S&R eq. 20, with the
   crown fuel's slope factor). Crown fraction burned CFB = (R_s - R'init) / (R'SA - R'init) in
   [0, 1], R_s the surface rate, R'init = 60 I0 / H_s the surface rate that initiates crowning
@@ -103,8 +105,9 @@ def thomas_flame_length(intensity_btu_ft_s):
 def crowning_index(fb10, canopy_bulk_density, crown_slope):
     """Scott & Reinhardt's O'active: the 20 ft wind (ft/min) at which fuel model 10 (fuel bed
     `fb10`) spreads a crown fire at R'active = 3 / CBD m/min on a slope `crown_slope`
-    (rise/run). 0 when the slope alone is enough; inf when no canopy fuel."""
-    if canopy_bulk_density <= 0.0:
+    (rise/run). 0 when the slope alone is enough; inf without canopy fuel or when fuel model 10
+    is too wet to burn."""
+    if canopy_bulk_density <= 0.0 or fb10[rt.FB_R0] <= 0.0:
         return math.inf
     r10 = 3.0 / canopy_bulk_density / rt.M_PER_FT / 3.34  # R'active / 3.34, ft/min
     phi_s = fb10[rt.FB_PHI_S] * crown_slope * crown_slope
@@ -122,15 +125,17 @@ def scott_reinhardt(fb, fb10, surface_rate, surface_hpa, waf, wind_20ft, wind_fr
     `waf` x `wind_20ft` ft/min) is known, US units.
 
     Returns (fire type, rate ft/min, heat per unit area Btu/ft2, crown fraction burned, crown
-    head direction deg, active crown rate ft/min); the rate and heat are the surface ones for a
-    surface fire.
+    head direction deg, active crown rate ft/min); for a surface fire the rate and heat are the
+    surface ones and the crown terms 0 (not computed).
     """
     surface_intensity = surface_rate * surface_hpa / 60.0  # Btu/ft/s
     i0 = initiation_intensity(canopy_base_height, foliar_moisture) / rt.KW_M_PER_BTU_FT_S
+    if surface_intensity < i0:
+        return SURFACE, surface_rate, surface_hpa, 0.0, 0.0, 0.0
     r10, crown_direction, _, _, _ = rt.head_fire(fb10, CROWN_WAF * wind_20ft, wind_from_deg, crown_slope, aspect_deg)
     active_rate = 3.34 * r10
-    if surface_intensity < i0:
-        return SURFACE, surface_rate, surface_hpa, 0.0, crown_direction, active_rate
+    if active_rate <= 0.0:  # the crown fuel is too wet to carry fire: torching only, as FlamMap
+        return PASSIVE, surface_rate, surface_hpa, 0.0, crown_direction, 0.0
     canopy_hpa = (canopy_bulk_density / KG_M3_PER_LB_FT3 * max(canopy_height - canopy_base_height, 0.0)
                   / rt.M_PER_FT * CANOPY_HEAT_BTU_LB)
     if active_rate >= 3.0 / canopy_bulk_density / rt.M_PER_FT:

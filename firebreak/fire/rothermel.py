@@ -57,7 +57,8 @@ FB_RES_TIME = 8  # residence time, min
 FB_DEPTH = 9  # fuel bed depth, ft
 FB_PHI_W = 10  # C * beta_rel^-E: phi_W = this * U^B (U midflame wind, ft/min)
 FB_PHI_S = 11  # 5.275 * beta^-0.3: phi_S = this * tan(slope)^2
-FB_SIZE = 12
+FB_WAF_OPEN = 12  # unsheltered wind adjustment factor (depends on the depth only)
+FB_SIZE = 13
 
 _PARTICLE_DENSITY = 32.0  # lb/ft3
 _TOTAL_SILICA = 0.0555
@@ -90,6 +91,7 @@ def fuelbed(row, m1, m10, m100, m_herb, m_woody):
     out = np.zeros(FB_SIZE)
     depth = row[8]
     out[FB_DEPTH] = depth
+    out[FB_WAF_OPEN] = 1.83 / math.log((20.0 + 0.36 * depth) / (0.13 * depth)) if depth > 1e-7 else 0.0
     if row[13] == 0.0 or depth <= 0.0:
         return out
     # particles: dead 1h, 10h, 100h, cured herb ; live herb, woody
@@ -207,18 +209,22 @@ def _eta_s(silica):
 
 
 @njit(cache=True)
-def wind_adjustment_factor(depth_ft, canopy_cover, canopy_height_m, canopy_base_height_m):
-    """Andrews (2012) wind adjustment factor (midflame / 20 ft wind), unitless.
+def crown_ratio(canopy_height_m, canopy_base_height_m):
+    """Crown ratio (CH - CBH) / CH, the share of the canopy height with foliage (0 without canopy)."""
+    return (canopy_height_m - canopy_base_height_m) / canopy_height_m if canopy_height_m > 0 else 0.0
 
-    Crown ratio = (CH - CBH) / CH; sheltered when cover * crown ratio / 3 >= 0.05 and CH >= 6 ft.
+
+@njit(cache=True)
+def wind_adjustment_factor(fb, canopy_cover, canopy_height_m, canopy_crown_ratio):
+    """Andrews (2012) wind adjustment factor (midflame / 20 ft wind) of fuel bed `fb`, unitless.
+
+    Sheltered when cover * crown ratio / 3 >= 0.05 and canopy height >= 6 ft; unsheltered it is
+    1.83 / ln((20 + 0.36 d) / (0.13 d)), d the fuel bed depth (ft), kept in fb[FB_WAF_OPEN].
     """
     height_ft = canopy_height_m / M_PER_FT
-    crown_ratio = (canopy_height_m - canopy_base_height_m) / canopy_height_m if canopy_height_m > 0 else 0.0
-    crown_fraction = canopy_cover * crown_ratio / 3.0
+    crown_fraction = canopy_cover * canopy_crown_ratio / 3.0
     if canopy_cover < 1e-7 or crown_fraction < 0.05 or height_ft < 6.0:
-        if depth_ft <= 1e-7:
-            return 0.0
-        return 1.83 / math.log((20.0 + 0.36 * depth_ft) / (0.13 * depth_ft))
+        return fb[FB_WAF_OPEN]
     return 0.555 / (math.sqrt(crown_fraction * height_ft) * math.log((20.0 + 0.36 * height_ft) / (0.13 * height_ft)))
 
 

@@ -6,17 +6,24 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .weather import Moisture, Weather
+from .weather import Moisture, Weather, check_wind
 
 
 @dataclass(frozen=True, eq=False)
 class Scenario:
     """One fire: where it starts, the weather it burns under, and for how long.
 
-    ignitions: (n, 2) int array of (row, col) cells lit at time 0.
-    wind_speed_kmh: 10 m open wind, km/h. wind_from_deg: direction the wind blows FROM,
-    degrees clockwise from north. moisture: fuel moistures (fractions).
-    foliar_moisture: fraction (1.0 = 100 %). duration_min: burn period, minutes.
+    ignitions: (n, 2) (row, col) positions in cell units, lit at time 0. Integers are cell
+        centres; fractions are points inside a cell ((2.3, 4.0) lies 0.3 cells south of the
+        centre of cell (2, 4); a cell spans +-0.5 around its centre). Stored as the (n, 2) int
+        cells that contain them; `ignition_points` keeps the positions.
+    wind_speed_kmh: wind speed, km/h, at `wind_height` (default the 10 m open wind).
+    wind_from_deg: direction the wind blows FROM, degrees clockwise from north.
+    moisture: fuel moistures (fractions). foliar_moisture: fraction (1.0 = 100 %).
+    duration_min: burn period, minutes.
+    wind_height, wind_adjustment_factor: as `Weather`.
+    ignite_whole_cell: light the whole cells containing the ignitions (the fire starts on their
+        edges, as a burning cell or polygon ignition) instead of points (default).
     """
 
     ignitions: np.ndarray
@@ -25,15 +32,29 @@ class Scenario:
     moisture: Moisture
     foliar_moisture: float = 1.0
     duration_min: float = 120.0
+    wind_height: str = "10m"
+    wind_adjustment_factor: float | None = None
+    ignite_whole_cell: bool = False
+    #: (n, 2) float64 ignition positions in cell units (see `ignitions`).
+    ignition_points: np.ndarray = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        cells = np.array(self.ignitions, dtype=np.int64).reshape(-1, 2)
-        cells.setflags(write=False)
+        points = np.array(self.ignitions, dtype=np.float64).reshape(-1, 2)
+        if not np.isfinite(points).all():
+            raise ValueError(f"scenario ignitions {points.tolist()} must be finite (row, col) positions")
+        cells = np.floor(points + 0.5).astype(np.int64)
+        for array in (points, cells):
+            array.setflags(write=False)
         object.__setattr__(self, "ignitions", cells)
+        object.__setattr__(self, "ignition_points", points)
+        if not self.duration_min >= 0.0:
+            raise ValueError(f"scenario duration_min {self.duration_min!r} must be a number of minutes >= 0")
+        check_wind(self.wind_speed_kmh, self.wind_height, self.wind_adjustment_factor)
 
     @property
     def weather(self) -> Weather:
-        return Weather(self.wind_speed_kmh, self.wind_from_deg, self.moisture, self.foliar_moisture)
+        return Weather(self.wind_speed_kmh, self.wind_from_deg, self.moisture, self.foliar_moisture,
+                       self.wind_height, self.wind_adjustment_factor)
 
 
 @dataclass(frozen=True)
