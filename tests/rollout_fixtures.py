@@ -87,7 +87,6 @@ def ray_local():
     if ray.is_initialized():
         yield
         return
-    os.environ.setdefault("RAY_AUTH_MODE", "disabled")  # no token written to ~/.ray for a local test instance
     # Workers unpickle the toy envs by reference: they must import `tests.rollout_fixtures`.
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))

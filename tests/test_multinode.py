@@ -147,6 +147,9 @@ def test_a_worker_node_dies_mid_training_and_its_runners_move(private_ray_env, t
     finally:
         ray.shutdown()
         cluster.shutdown()
+        # What shutdown missed (a node's GCS or raylet mid-failure) would hold this instance's
+        # ports and cluster id for the next test's Ray: stop it by its temp dir.
+        _stop_processes(_processes_under(private_ray_env))
 
 
 def _free_ports(n: int) -> list[int]:
