@@ -77,7 +77,7 @@ STUB_BEFORE = {"ray": 'if [[ "$1" == status ]] && ! grep -q -- "--head" "$FAKE_L
 STUB_BODIES = {
     "srun": 'printf "%s\\n" "srun-env RAY_AUTH_MODE=$RAY_AUTH_MODE" >> "$FAKE_LOG"',
     "ray": "",
-    "hostname": 'if [[ "${1:-}" == --ip-address ]]; then echo "fe80::1 ' + HEAD_IP + '"; else echo gpu001; fi',
+    "hostname": 'echo "fe80::1 ' + HEAD_IP + '"',  # `hostname --ip-address` of a dual-stack node
     "python": """if [[ "$1" == - ]]; then cat > /dev/null; exit 0; fi
 printf "%s\\n" "train-env PWD=$PWD RAY_ADDRESS=$RAY_ADDRESS RAY_AUTH_MODE=$RAY_AUTH_MODE" >> "$FAKE_LOG"
 if [[ -n "${FAKE_TRAIN_SECONDS:-}" ]]; then
@@ -107,6 +107,7 @@ def _fake_slurm(tmp_path: Path, token: bool = True, **extra_env: str) -> tuple[d
     env = {
         "PATH": f"{bin_dir}:/usr/bin:/bin", "HOME": str(home), "FAKE_LOG": str(log),
         "FIREBREAK_VENV": str(venv.parent), "SLURM_SUBMIT_DIR": str(ROOT), "SLURM_JOB_ID": "42",
+        "SLURMD_NODENAME": "gpu001",
         "SLURM_CPUS_PER_TASK_HET_GROUP_0": gpu["cpus-per-task"], "SLURM_JOB_NUM_NODES_HET_GROUP_0": gpu["nodes"],
         "SLURM_CPUS_PER_TASK_HET_GROUP_1": cpu["cpus-per-task"], "SLURM_JOB_NUM_NODES_HET_GROUP_1": cpu["nodes"],
         **extra_env,
@@ -143,6 +144,7 @@ def test_sbatch_starts_head_then_workers_then_readmes_training_command(tmp_path,
 
     head_ray = head[head.index("ray"):]
     assert head_ray[:3] == ["ray", "start", "--head"] and "--block" in head_ray and "--het-group=0" in head
+    assert head[head.index("-w") + 1] == "gpu001"  # the node the batch script runs on
     head_flags = _flags(head_ray)
     assert head_flags["--node-ip-address"] == HEAD_IP  # the IPv4 address, not the IPv6 one listed first
     for name in ("port", "object-manager-port", "dashboard-host"):  # as cluster.yaml's head
