@@ -9,7 +9,6 @@ checked field by field against KubeRay's ray.io/v1 RayJob schema and ray_configs
 from __future__ import annotations
 
 import json
-import os
 import re
 import shlex
 import signal
