@@ -6,16 +6,25 @@ and the info merging are those of gymnasium 1.2.2's ``SyncVectorEnv``: on determ
 with the same seeds the outputs are identical.
 
 What differs is failure: every ``step``/``reset`` has a deadline (``step_timeout_s``). A sub-env
-that hangs, crashes or raises is restarted (or replaced by a fresh actor) and reset with a fresh
-seed; in that step its slot holds the reset obs, reward 0, not terminated, not truncated, and
-``info["lost"]`` (bool array, present only when some slot was lost; also ``self.lost``) flags it,
-so the caller never forms a transition across the loss. One env step costs one Ray round trip
-per sub-env (about a millisecond): for throughput use `Supervisor` fragments instead.
+that hangs, crashes or raises is restarted (or replaced by a fresh actor). A step lost that way
+ends the episode as a truncation: its slot returns the last observation the sub-env produced,
+reward 0, ``terminated=False``, ``truncated=True``, and ``info["lost"][i]=True``; the next
+``step`` resets it with a fresh seed (NEXT_STEP autoreset, exactly as after any truncation), so
+no transition joins the episode before the loss to the one after it. The lost step's reward is
+not an outcome: skip transitions whose ``info["lost"]`` is True. A reset (or autoreset) that
+fails is retried on the restarted sub-env and flagged in ``info["lost"]`` too. ``info["lost"]``
+is always present, a bool array of ``num_envs`` (also ``self.lost``); nothing else is added to
+the infos, and NEXT_STEP mode has no ``final_obs``/``final_info`` keys, as in gymnasium.
+
+Resources: each sub-env reserves ``num_cpus`` CPUs; by default min(1, free CPUs / num_envs),
+so ``RayVectorEnv([make_env] * 8)`` starts on a 2-core laptop. One env step costs one Ray round
+trip per sub-env (about a millisecond): for throughput use `Supervisor` fragments instead.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import time
 from copy import deepcopy
 from typing import Any, Callable, Sequence
@@ -52,7 +61,10 @@ class RayVectorEnv(VectorEnv):
         max_restarts: Ray restarts of one actor before it is replaced by a fresh one (-1: unlimited).
         max_consecutive_failures: failures of one sub-env without a successful step in between
             before `RolloutError` (a deterministic bug must not loop).
-        num_cpus, resources: reserved per actor.
+        num_cpus: CPUs reserved per sub-env. None: min(1, free CPUs of the Ray instance /
+            ``len(env_fns)``), rounded down to Ray's 0.0001. An explicit value whose total exceeds
+            the instance's CPUs raises `RolloutError` at once. The value used is ``self.num_cpus``.
+        resources: custom Ray resources reserved per sub-env.
         copy: return a copy of the batched observations (as ``SyncVectorEnv(copy=True)``).
     """
 
@@ -64,12 +76,13 @@ class RayVectorEnv(VectorEnv):
         restart_timeout_s: float = 60.0,
         max_restarts: int = -1,
         max_consecutive_failures: int = 5,
-        num_cpus: float = 1.0,
+        num_cpus: float | None = None,
         resources: dict[str, float] | None = None,
         copy: bool = True,
         metrics: RolloutMetrics | None = None,
     ):
         super().__init__()
+        self._actors: list = []  # close() works even when the checks below raise
         self.env_fns = list(env_fns)
         self.num_envs = len(self.env_fns)
         self.copy = copy
@@ -78,14 +91,22 @@ class RayVectorEnv(VectorEnv):
         self._restart_timeout_s = restart_timeout_s
         self._max_restarts = max_restarts
         self._max_failures = max_consecutive_failures
-        self._actor_options = {"num_cpus": num_cpus, "resources": resources, "max_restarts": max_restarts}
+        self.num_cpus = _cpus_per_env(num_cpus, self.num_envs)
+        self._actor_options = {"num_cpus": self.num_cpus, "resources": resources, "max_restarts": max_restarts}
         self._actors = [self._create(i) for i in range(self.num_envs)]
         self._restarts_used = [0] * self.num_envs
         self._failures = [0] * self.num_envs
         try:
             self._pids = ray.get([actor.ready.remote() for actor in self._actors], timeout=restart_timeout_s)
             obs_space, act_space, metadata = ray.get(self._actors[0].spaces.remote(), timeout=restart_timeout_s)
-        except (RayActorError, GetTimeoutError) as err:
+        except GetTimeoutError as err:
+            self.close_extras()
+            raise RolloutError(
+                f"the sub-envs did not all start within restart_timeout_s={restart_timeout_s:g} s; each reserves "
+                f"num_cpus={self.num_cpus:g} CPUs and resources={resources or {}}, the Ray instance has "
+                f"{ray.available_resources()} free: pass a smaller num_cpus or start more nodes"
+            ) from err
+        except RayActorError as err:
             self.close_extras()
             raise RolloutError(f"a sub-env failed to start:\n{err}") from err
         self.single_observation_space, self.single_action_space = obs_space, act_space
@@ -94,6 +115,7 @@ class RayVectorEnv(VectorEnv):
         self.metadata = {**metadata, "autoreset_mode": AutoresetMode.NEXT_STEP}
         self._observations = create_empty_array(obs_space, n=self.num_envs, fn=np.zeros)
         self._autoreset_envs = np.zeros(self.num_envs, dtype=bool)
+        self._last_obs: list[Any] = [None] * self.num_envs  # per sub-env, what a lost step returns
         self.lost = np.zeros(self.num_envs, dtype=bool)  #: slots lost in the last step/reset
 
     def _create(self, i: int):
@@ -111,7 +133,7 @@ class RayVectorEnv(VectorEnv):
         elif isinstance(seed, int):
             seed = [seed + i for i in range(self.num_envs)]
         refs = [actor.reset_env.remote(s, options) for actor, s in zip(self._actors, seed)]
-        results = self._gather(refs)
+        results = self._gather(refs, resets=np.ones(self.num_envs, dtype=bool))
         self._autoreset_envs[:] = False
         infos: dict[str, Any] = {}
         obs = []
@@ -121,12 +143,14 @@ class RayVectorEnv(VectorEnv):
         return self._batch(obs), self._with_lost(infos)
 
     def step(self, actions):
-        """Step every sub-env (NEXT_STEP autoreset: a finished sub-env is reset instead)."""
+        """Step every sub-env (NEXT_STEP autoreset: a finished sub-env is reset instead); a lost
+        step comes back truncated with the sub-env's last observation (see the module docstring)."""
+        resets = self._autoreset_envs.copy()
         refs = [
-            actor.reset_env.remote(None, None) if self._autoreset_envs[i] else actor.step_env.remote(action)
+            actor.reset_env.remote(None, None) if resets[i] else actor.step_env.remote(action)
             for i, (actor, action) in enumerate(zip(self._actors, iterate(self.action_space, actions)))
         ]
-        results = self._gather(refs)
+        results = self._gather(refs, resets)
         obs = []
         rewards = np.zeros(self.num_envs, dtype=np.float64)
         terminations = np.zeros(self.num_envs, dtype=bool)
@@ -134,12 +158,15 @@ class RayVectorEnv(VectorEnv):
         infos: dict[str, Any] = {}
         steps = 0
         for i, result in enumerate(results):
-            if len(result) == 5:
+            if result is None:  # lost step: the episode ends, truncated, at its last real observation
+                o, info = self._last_obs[i], {}
+                truncations[i] = True
+            elif resets[i]:  # an autoreset
+                o, info = result
+            else:
                 o, rewards[i], terminations[i], truncations[i], info = result
                 self._failures[i] = 0
                 steps += 1
-            else:  # a reset: autoreset or recovery from a loss
-                o, info = result
             obs.append(o)
             infos = self._add_info(infos, info, i)
         self._autoreset_envs = terminations | truncations
@@ -167,16 +194,18 @@ class RayVectorEnv(VectorEnv):
     # -- internals --------------------------------------------------------------------------
 
     def _batch(self, obs: list) -> Any:
+        self._last_obs = obs
         self._observations = concatenate(self.single_observation_space, obs, self._observations)
         return deepcopy(self._observations) if self.copy else self._observations
 
     def _with_lost(self, infos: dict) -> dict:
-        if self.lost.any():
-            infos["lost"] = self.lost.copy()
+        infos["lost"] = self.lost.copy()
         return infos
 
-    def _gather(self, refs: list) -> list:
-        """Results of one call per sub-env; a lost sub-env is recovered and its result is a reset."""
+    def _gather(self, refs: list, resets: np.ndarray) -> list:
+        """Results of one call per sub-env (``resets[i]``: call ``i`` is a reset). A lost sub-env is
+        restarted; its result is then the reset of the restarted sub-env for a reset call, or None
+        for a step call (the step is lost; the next ``step`` resets it)."""
         deadline = time.monotonic() + self._step_timeout_s
         pending = list(refs)
         while pending and time.monotonic() < deadline:
@@ -190,7 +219,9 @@ class RayVectorEnv(VectorEnv):
                 results.append(self._get(ref))
             except _Lost as lost:
                 self.lost[i] = True
-                results.append(self._recover(i, lost))
+                if not resets[i]:
+                    self.metrics.add("lost_steps")
+                results.append(self._recover(i, lost, reset=bool(resets[i])))
         return results
 
     def _get(self, ref) -> Any:
@@ -202,20 +233,20 @@ class RayVectorEnv(VectorEnv):
         except RayTaskError as err:
             raise _Lost("env_errors", f"env raised:\n{err}") from err
 
-    def _recover(self, i: int, lost: _Lost) -> tuple[Any, dict]:
-        """Count the loss, restart (or replace) sub-env ``i`` and reset it; its ``(obs, info)``."""
+    def _recover(self, i: int, lost: _Lost, reset: bool) -> tuple[Any, dict] | None:
+        """Count the loss and restart (or replace) sub-env ``i``; with ``reset``, reset it and
+        return its ``(obs, info)``, else None (a step's autoreset resets it)."""
         while True:
             self.metrics.add(lost.kind)
-            self.metrics.add("lost_steps")
             self._failures[i] += 1
-            log.error("sub-env %d: %s (%s); restarting and resetting it", i, lost, lost.kind)
+            log.error("sub-env %d: %s (%s); restarting it", i, lost, lost.kind)
             if self._failures[i] >= self._max_failures:
                 raise RolloutError(f"sub-env {i} failed {self._failures[i]} times in a row; last error:\n{lost}")
             down_since = time.monotonic()
             self._restart(i, alive=lost.kind != "crashes")
             try:
                 self._wait_ready(i, down_since)
-                result = self._get_in_time(self._actors[i].reset_env.remote(None, None))
+                result = self._get_in_time(self._actors[i].reset_env.remote(None, None)) if reset else None
             except _Lost as again:
                 lost = again
                 continue
@@ -255,3 +286,26 @@ class RayVectorEnv(VectorEnv):
         if not ready:
             raise _Lost("hangs", f"reset after restart took over {self._step_timeout_s:.1f} s")
         return self._get(ref)
+
+
+def _cpus_per_env(num_cpus: float | None, n: int) -> float:
+    """CPUs each of ``n`` sub-envs reserves: ``num_cpus`` once checked against the instance's
+    CPUs, or, when None, min(1, free CPUs / n) rounded down to Ray's granularity (0.0001)."""
+    if not ray.is_initialized():
+        raise RolloutError("RayVectorEnv needs a running Ray: call ray.init(...) first "
+                           "(ray.init(address='local') starts a private instance)")
+    if num_cpus is None:
+        free = ray.available_resources().get("CPU", 0.0)
+        cpus = min(1.0, math.floor(free / n * 10_000) / 10_000)
+        if cpus <= 0:
+            raise RolloutError(f"RayVectorEnv: no CPU of the Ray instance is free for {n} sub-envs "
+                               f"({free:g} free): pass num_cpus explicitly (num_cpus=0 shares the busy CPUs)")
+        return cpus
+    total = ray.cluster_resources().get("CPU", 0.0)
+    if num_cpus < 0 or num_cpus * n > total + 1e-9:
+        raise RolloutError(
+            f"RayVectorEnv: num_cpus={num_cpus:g} per sub-env x {n} sub-envs needs {num_cpus * n:g} CPUs, the "
+            f"Ray instance has {total:g}: pass num_cpus={math.floor(total / n * 10_000) / 10_000:g} or less, "
+            f"or leave num_cpus out (default: min(1, free CPUs / {n}))"
+        )
+    return num_cpus
