@@ -124,8 +124,10 @@ class RunConfig(_Section):
     time_budget_s: float | None = Field(None, gt=0, description="also stop after this much wall time, seconds")
     seed: int = Field(0, ge=0, lt=2**31, description="training seeds stay below 2**31 (evaluation uses 2**40+)")
     eval_every_env_steps: int = Field(5_000, ge=1)
-    eval_landscapes: str = "sample:64:holdout"
-    eval_tiles: int = Field(4, ge=1, description="held-out tiles used by the periodic evaluation")
+    # best.pt is picked by this evaluation: on training tiles (with fires never trained on), so
+    # that the held-out tiles stay unseen until `python -m firebreak.evaluate` reports on them.
+    eval_landscapes: str = "sample:64:train"
+    eval_tiles: int = Field(4, ge=1, description="tiles used by the periodic evaluation (it selects best.pt)")
     eval_scenarios: int = Field(16, ge=1)
     checkpoint_every_env_steps: int = Field(5_000, ge=1)
     keep_step_checkpoints: bool = True

@@ -11,6 +11,10 @@ returning the next cell to treat. `run_episode` plays one whole episode with any
   excepted), averaged over scenarios, recomputed after every break.
 - `DomiRankPolicy`: DomiRank centrality (Engsig et al. 2024) of the landscape's spread-rate
   network under the episode's weather, ranked once per episode (as the old tool's expert).
+- `GreedySearchPolicy` (``PLANNERS["search"]``): spends simulations on the objective itself:
+  of the top-K DPV cells, the one whose break lowers the burned area the most, each candidate
+  re-simulated. Not a baseline of training's evaluation (it costs ~K x DPV's simulations);
+  the upper reference of ``python -m firebreak.evaluate``.
 """
 
 from __future__ import annotations
@@ -91,12 +95,79 @@ class DomiRankPolicy:
         return _greedy(self.scores(env), env.action_masks())
 
 
+class GreedySearchPolicy:
+    """Greedy on the exact marginal gain: of the `candidates` treatable cells with the highest
+    DPV, treat the one whose break lowers the burned cells summed over the episode's scenarios
+    the most, each candidate simulated on every scenario it can change
+    (`IncrementalSimulator.burned_with`). Ties, and steps where no candidate gains, go to the
+    highest DPV.
+
+    Trial results are kept per (candidate, scenario) across steps while still exact: breaks only
+    remove moves, so a trial fire burns within the scenario's current fire, and its support lies
+    within one cell of that; a new break farther than one cell from a scenario's burned cells,
+    in a scenario whose fire did not change, leaves every trial of that scenario as it was.
+    """
+
+    name = "search"
+
+    def __init__(self, candidates: int = 64):
+        if int(candidates) != candidates or candidates < 1:
+            raise ValueError(f"candidates {candidates!r}: give a positive whole number of cells to try per step")
+        self.candidates = int(candidates)
+        self._simulator = None
+        self._trials: dict[int, np.ndarray] = {}  # cell -> burned cells per scenario, -1 = stale
+
+    def _sync(self, simulator) -> None:
+        """Drop the trial results the breaks placed since the last call may have changed."""
+        if simulator is not self._simulator:
+            self._simulator, self._trials = simulator, {}
+            self._breaks, self._versions = simulator.breaks.copy(), simulator.version.copy()
+            return
+        stale = simulator.version != self._versions
+        for r, c in np.argwhere(simulator.breaks & ~self._breaks):
+            near = simulator.burned[:, max(r - 1, 0):r + 2, max(c - 1, 0):c + 2].any(axis=(1, 2))
+            stale |= near
+        for cell in [c for c in self._trials if simulator.breaks.flat[c]]:
+            del self._trials[cell]
+        for counts in self._trials.values():
+            counts[stale] = -1
+        self._breaks, self._versions = simulator.breaks.copy(), simulator.version.copy()
+
+    def gains(self, env: FuelBreakEnv) -> dict[int, float]:
+        """{cell: burned cells its break would save, summed over the scenarios} for this step's
+        candidates, in decreasing DPV order."""
+        simulator = env.simulator
+        self._sync(simulator)
+        mask = env.action_masks()
+        score = np.where(mask, env.downstream_protection.ravel(), -np.inf)
+        order = np.argsort(-score, kind="stable")[:min(self.candidates, int(mask.sum()))]
+        current = simulator.burned.sum(axis=(1, 2))
+        gains = {}
+        for cell in order.tolist():
+            counts = self._trials.setdefault(cell, np.full(len(current), -1, np.int64))
+            missing = np.flatnonzero(counts < 0)
+            if missing.size:
+                trial = np.zeros(simulator.breaks.shape, bool)
+                trial.flat[cell] = True
+                counts[missing] = simulator.burned_with(trial, among=missing)
+            gains[cell] = float((current - counts).sum())
+        return gains
+
+    def __call__(self, env: FuelBreakEnv) -> int:
+        gains = self.gains(env)
+        return max(gains, key=gains.get)  # the first (highest DPV) among equal gains
+
+
 BASELINES: dict[str, Callable[[int], Policy]] = {
     "random": lambda seed: RandomPolicy(seed),
     "burnprob": lambda seed: BurnProbabilityPolicy(),
     "dpv": lambda seed: DownstreamProtectionPolicy(),
     "domirank": lambda seed: DomiRankPolicy(),
 }
+
+
+#: Everything `python -m firebreak.evaluate` can run by name: the baselines and the search planner.
+PLANNERS: dict[str, Callable[[int], Policy]] = {**BASELINES, "search": lambda seed: GreedySearchPolicy()}
 
 
 def run_episode(env: FuelBreakEnv, policy: Policy, seed: int) -> dict:

@@ -84,6 +84,6 @@ def test_evaluate_cli_rejects_unknown_policies_and_checkpoints(tmp_path):
     run = lambda *a: subprocess.run([sys.executable, "-m", "firebreak.evaluate", *a], capture_output=True, text=True,
                                     cwd=REPO)
     out = run("--policy", "greedy-oracle")
-    assert out.returncode == 2 and "not a baseline (random, burnprob, dpv, domirank) nor a .pt checkpoint" in out.stderr
+    assert out.returncode == 2 and "not a planner (random, burnprob, dpv, domirank, search) nor a .pt checkpoint" in out.stderr
     out = run("--policy", str(tmp_path / "missing.pt"))
     assert out.returncode == 2 and "no such checkpoint" in out.stderr

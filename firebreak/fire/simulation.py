@@ -128,12 +128,16 @@ class IncrementalSimulator:
         self.fire_type = np.empty((n, rows, cols), np.int8)
         self.predecessor = np.empty((n, rows, cols), np.int32)
         self.support = np.empty((n, rows, cols), bool)
+        #: Per scenario, how many times its fire has been (re)computed: a changed version means
+        #: a changed fire (callers caching per-scenario results key them on it).
+        self.version = np.zeros(n, np.int64)
         for s in range(n):
             self._store(s)
 
     def _store(self, s: int) -> None:
         (self.arrival[s], self.burned[s], self.fire_type[s], self.predecessor[s],
          self.support[s]) = _burn(self._args[s], self.scenarios[s], self.breaks, self._cells[s].args())
+        self.version[s] += 1
 
     def add_breaks(self, mask: np.ndarray) -> int:
         """Add the cells of boolean `mask` to the breaks; returns how many scenarios were re-run."""
@@ -145,6 +149,20 @@ class IncrementalSimulator:
         for s in stale:
             self._store(int(s))
         return len(stale)
+
+    def burned_with(self, mask: np.ndarray, among=None) -> np.ndarray:
+        """Burned cells per scenario (of `among`, scenario indices; default all) if the cells of
+        boolean `mask` were added to the breaks, leaving the simulator as it is. Only the
+        scenarios whose support the mask touches are simulated (the others would not change)."""
+        new = _check_breaks(self.landscape, mask) & ~self.breaks
+        among = np.arange(len(self.scenarios)) if among is None else np.asarray(among, np.int64)
+        counts = self.burned[among].sum(axis=(1, 2)).astype(np.int64)
+        if new.any():
+            trial = self.breaks | new
+            for k in np.flatnonzero(self.support[among][:, new].any(axis=1)):
+                s = int(among[k])
+                counts[k] = int(_burn(self._args[s], self.scenarios[s], trial, self._cells[s].args())[1].sum())
+        return counts
 
     def burned_fraction(self) -> np.ndarray:
         """Share of the landscape's cells burned, per scenario."""

@@ -1,0 +1,138 @@
+"""Evaluation at a simulation budget (`firebreak.evaluate --planning-fires`) and the search
+planner (`GreedySearchPolicy`): exact marginal gains, the per-N tables, the saved frontier."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from firebreak.env import FuelBreakEnv
+from firebreak.evaluate import (eval_landscapes, evaluate, format_frontier, format_table, load_frontier,
+                                main)
+from firebreak.fire import IncrementalSimulator, ScenarioSampler, simulate_many
+from firebreak.landscape import synthetic_landscape
+from firebreak.placement import PLANNERS, GreedySearchPolicy
+
+
+@pytest.fixture(scope="module")
+def grassland():
+    """A 24 x 24 grass/shrub landscape: fires burn much of it, so breaks change them."""
+    return synthetic_landscape((24, 24), 5, kind="grass_shrub")
+
+
+def _burned_cells(landscape, scenarios, breaks) -> int:
+    return int(simulate_many(landscape, scenarios, breaks).burned.sum())
+
+
+def test_burned_with_is_a_fresh_simulation_and_leaves_the_simulator_alone(grassland):
+    env = FuelBreakEnv([grassland], n_scenarios=6)
+    env.reset(seed=3)
+    sim = env.simulator
+    cells = np.argwhere(sim.burned.any(axis=0))[:3]
+    mask = np.zeros(grassland.shape, bool)
+    mask[tuple(cells.T)] = True
+    before = sim.burned.copy(), sim.version.copy()
+    counts = sim.burned_with(mask)
+    fresh = simulate_many(grassland, sim.scenarios, mask).burned.sum(axis=(1, 2))
+    np.testing.assert_array_equal(counts, fresh)
+    assert counts.sum() < sim.burned.sum(), "three burned cells as breaks must save something here"
+    np.testing.assert_array_equal(sim.burned, before[0])
+    np.testing.assert_array_equal(sim.version, before[1])
+    np.testing.assert_array_equal(sim.burned_with(mask, among=[4, 1]), fresh[[4, 1]])
+
+
+def test_search_gains_are_exact_at_every_step_with_its_trial_cache(grassland):
+    """Each step's gains (kept across steps where the cache says they still hold) equal a fresh
+    simulation of every candidate on top of the current breaks."""
+    env = FuelBreakEnv([grassland], n_scenarios=6, budget=0.02)
+    env.reset(seed=11)
+    policy = GreedySearchPolicy(candidates=12)
+    scenarios = env.simulator.scenarios
+    positive = 0
+    for _ in range(env._budget_cells):
+        gains = policy.gains(env)
+        breaks = env.simulator.breaks
+        now = _burned_cells(grassland, scenarios, breaks)
+        for cell, gain in gains.items():
+            trial = breaks.copy()
+            trial.flat[cell] = True
+            assert gain == now - _burned_cells(grassland, scenarios, trial), cell
+        positive += max(gains.values()) > 0
+        action = policy(env)
+        assert gains[action] == max(gains.values())
+        env.step(action)
+    assert positive >= 3, "the test needs steps where a break saves cells"
+
+
+def test_search_plans_burn_less_than_dpv_on_their_own_fires(grassland):
+    env = FuelBreakEnv([grassland], n_scenarios=8, budget=0.03)
+    burned = {}
+    for name, policy in {"dpv": lambda e: int(np.where(e.action_masks(), e.downstream_protection.ravel(),
+                                                       -np.inf).argmax()),
+                         "search": GreedySearchPolicy(candidates=16)}.items():
+        env.reset(seed=21)
+        done = False
+        while not done:
+            _, _, done, _, info = env.step(policy(env))
+        burned[name] = info["burned_fraction"]
+    assert burned["search"] < burned["dpv"], burned
+
+
+def test_every_budget_plans_on_its_own_fires_and_scores_on_the_same_ones(grassland):
+    policies = {name: PLANNERS[name] for name in ("random", "dpv")}
+    small = evaluate(policies, [grassland], n_scenarios=8, planning_fires=2, progress=False)
+    large = evaluate(policies, [grassland], n_scenarios=8, planning_fires=8, progress=False)
+    np.testing.assert_array_equal(small["dpv"]["untreated"], large["dpv"]["untreated"])
+    assert small["dpv"]["burned"][0] != large["dpv"]["burned"][0], "two planning-fire counts, one plan?"
+    assert (small["dpv"]["cpu_seconds"] > 0).all() and (large["dpv"]["cpu_seconds"] > 0).all()
+    env = FuelBreakEnv([grassland], n_scenarios=8)
+    env.reset(seed=2**40)
+    untreated = env.simulator.burned.sum() / grassland.burnable.sum() / 8
+    scoring = ScenarioSampler(2**41, env.season).sample(grassland, 8)
+    assert small["dpv"]["untreated"][0] == pytest.approx(
+        IncrementalSimulator(grassland, scoring).burned.sum() / grassland.burnable.sum() / 8)
+    assert small["dpv"]["untreated"][0] != pytest.approx(untreated), "scoring fires must not be the planning fires"
+
+
+def test_the_table_at_n_compares_to_the_best_heuristic_at_n_and_at_4n():
+    untreated = np.array([0.3, 0.4])
+    at = lambda **b: {n: {"burned": np.array(v), "untreated": untreated, "cpu_seconds": np.array([1.0, 3.0])}
+                      for n, v in b.items()}
+    n64 = at(random=[0.1, 0.2], dpv=[0.05, 0.1], learned=[0.045, 0.09])
+    n256 = at(random=[0.1, 0.2], dpv=[0.04, 0.08], search=[0.03, 0.075], learned=[0.04, 0.08])
+    lines = format_table(n64, n256).splitlines()
+    assert "CPU s per landscape" in lines[0] and "burned / best heuristic at 4N (search) (95 % CI)" in lines[0]
+    learned = next(line for line in lines if line.startswith("| learned |"))
+    # per landscape: 0.045 / 0.1 and 0.09 / 0.2; / dpv at N: 0.9, 0.9; / search at 4N: 1.5, 1.2
+    # (mean 1.35, 95 % CI half-width t(0.975, 1) x 0.3 / 2 = 1.906)
+    assert "| 2.00 | 0.450 ± 0.000 | 0.900 ± 0.000 | 1.350 ± 1.906 |" in learned
+    tables = format_frontier({64: n64, 256: n256})
+    assert tables.count("at 4N") == 1 and "**256 planning fires per landscape**" in tables
+
+
+def test_held_out_synthetic_terrain_lies_outside_training_seeds():
+    tiles = eval_landscapes("synthetic:24", n=5)
+    assert len(tiles) == 5
+    again = synthetic_landscape((24, 24), 2**31 + 4, kind="timber")  # mixed, grass, grass_shrub, shrub, timber
+    np.testing.assert_array_equal(tiles[4].fuel_model, again.fuel_model)  # seed 2**31 + i, kinds cycling
+    assert not np.array_equal(tiles[0].fuel_model, tiles[1].fuel_model)
+    with pytest.raises(ValueError, match="synthetic:<size>"):
+        eval_landscapes("synthetic:24:lava")
+
+
+def test_evaluate_cli_writes_the_frontier(tmp_path, capsys):
+    assert main(["--landscapes", "synthetic:24:grass_shrub", "--tiles", "2", "--scenarios", "4",
+                 "--planning-fires", "2,8", "--policy", "dpv", "--out", str(tmp_path)]) == 0
+    printed = capsys.readouterr().out
+    assert "**2 planning fires per landscape**" in printed and "at 4N (dpv)" in printed
+    frontier = load_frontier(tmp_path / "frontier.json")
+    assert sorted(frontier) == [2, 8] and sorted(frontier[8]) == ["dpv", "random"]
+    assert frontier[2]["dpv"]["burned"].shape == (2,)
+    assert json.loads((tmp_path / "frontier.json").read_text())["meta"]["scoring_fires"] == 4
+    assert (tmp_path / "frontier.md").read_text().strip() == format_frontier(frontier).strip()
+    assert (tmp_path / "frontier.png").stat().st_size > 10_000
+    with pytest.raises(SystemExit) as exit_:
+        main(["--planning-fires", "64,lots"])
+    assert exit_.value.code == 2 and "whole numbers separated by commas" in capsys.readouterr().err
