@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 
 class ConfigError(ValueError):
@@ -28,8 +28,16 @@ class EnvConfig(_Section):
 
     landscapes: list[str] = ["sample:64:train", "synthetic:64"]
     budget: float = Field(0.05, gt=0, lt=1, description="share of cells treated per episode")
-    n_scenarios: int = Field(16, ge=1, description="fires per episode")
+    n_scenarios: int | list[int] = Field(16, description="fires per episode, or a list of counts (one drawn per episode)")
     invalid_action: Literal["raise", "penalty"] = "raise"
+
+    @field_validator("n_scenarios")
+    @classmethod
+    def _fire_counts(cls, value):
+        counts = [value] if isinstance(value, int) else value
+        if not counts or min(counts) < 1:
+            raise ValueError("give a positive number of fires per episode, or a non-empty list of them, e.g. [64, 256]")
+        return value
 
 
 class RolloutConfig(_Section):
@@ -96,8 +104,17 @@ class DemonstrationsConfig(_Section):
     every later batch (learner.demo_batch_fraction). ``episodes: 0`` turns it off."""
 
     episodes: int = Field(0, ge=0, description="expert episodes (0: no warm start)")
-    expert_scenarios: int = Field(256, ge=0, description="fires the expert plans on (0: the agent's own)")
+    expert_scenarios: int | str = Field(256, description="fires the expert plans on: a count, '<k>x' (k times the "
+                                                         "agent's fires of that episode), or 0 (the agent's own)")
     pretrain_updates: int = Field(1000, ge=0, description="updates on demonstrations alone before sampling")
+
+    @field_validator("expert_scenarios")
+    @classmethod
+    def _expert_fires(cls, value):
+        from .demonstrations import expert_fire_count
+
+        expert_fire_count(value, 1)  # raises ValueError with the accepted forms
+        return value
 
 
 class FaultsConfig(_Section):

@@ -50,15 +50,32 @@ class Demonstration:
     expert_burned_fraction: float  # under the expert's fires, at the end
 
 
-def play_expert_episode(env_kwargs: dict, index: int, expert_scenarios: int = 256) -> Demonstration:
+def expert_fire_count(expert_scenarios: int | str, agent_fires: int) -> int:
+    """Fires the expert plans on: `expert_scenarios` itself (0: the agent's own fires, returned
+    as 0), or for ``"<k>x"`` k times the agent's `agent_fires` of that episode (with
+    ``env.n_scenarios`` a list, the teacher keeps its edge at every count)."""
+    if isinstance(expert_scenarios, str):
+        k = expert_scenarios[:-1]
+        if not (expert_scenarios.endswith("x") and k.isdigit() and int(k) >= 1):
+            raise ValueError(f"expert_scenarios {expert_scenarios!r}: give a count of fires (e.g. 256), "
+                             "0 for the agent's own, or '<k>x' for k times the agent's (e.g. '4x')")
+        return int(k) * int(agent_fires)
+    if int(expert_scenarios) != expert_scenarios or expert_scenarios < 0:
+        raise ValueError(f"expert_scenarios {expert_scenarios!r}: give a count of fires (e.g. 256), "
+                         "0 for the agent's own, or '<k>x' for k times the agent's (e.g. '4x')")
+    return int(expert_scenarios)
+
+
+def play_expert_episode(env_kwargs: dict, index: int, expert_scenarios: int | str = 256) -> Demonstration:
     """Episode `index` of the agent's env (``reset(seed=DEMO_SEED_BASE + index)``, so episodes
-    cycle through its landscapes) played greedily by DPV on `expert_scenarios` fires of its own;
-    ``expert_scenarios=0`` lets the expert plan on the agent's fires instead."""
+    cycle through its landscapes) played greedily by DPV on fires of its own
+    (`expert_fire_count`); ``expert_scenarios=0`` lets the expert plan on the agent's fires."""
     env = FuelBreakEnv(**env_kwargs)
     obs, _ = env.reset(seed=DEMO_SEED_BASE + index)
     expert = env
-    if expert_scenarios:
-        expert = FuelBreakEnv([env.landscape], budget=env.budget, n_scenarios=expert_scenarios, season=env.season)
+    expert_fires = expert_fire_count(expert_scenarios, env.n_scenarios)
+    if expert_fires:
+        expert = FuelBreakEnv([env.landscape], budget=env.budget, n_scenarios=expert_fires, season=env.season)
         expert.reset(seed=EXPERT_FIRE_SEED_BASE + index)
     burnable = max(int(env.landscape.burnable.sum()), 1)
     observations, masks, actions, rewards, values = [obs], [env.action_masks()], [], [], []
@@ -81,7 +98,7 @@ def play_expert_episode(env_kwargs: dict, index: int, expert_scenarios: int = 25
     return Demonstration(arrays, float(info["burned_fraction"]), float(expert_burned))
 
 
-def collect_demonstrations(env_kwargs: dict, episodes: int, *, expert_scenarios: int = 256, num_cpus: float = 1.0,
+def collect_demonstrations(env_kwargs: dict, episodes: int, *, expert_scenarios: int | str = 256, num_cpus: float = 1.0,
                            use_ray: bool | None = None, progress: bool = True) -> Iterator[Any]:
     """Play episodes 0..episodes-1 with the expert; yields each `Demonstration` as it finishes
     (in completion order). With Ray (`use_ray`; default: when Ray is initialised) it runs them

@@ -120,7 +120,9 @@ class FuelBreakEnv(gym.Env):
             share one shape. Episodes cycle through the sources, and through each source's
             landscapes in order; ``reset(seed=k)`` starts that cycle at episode k.
         budget: share of the landscape's cells to treat per episode (0.05 = 5 %).
-        n_scenarios: fires per episode.
+        n_scenarios: fires per episode; or a list of counts, one drawn per episode (uniformly,
+            from the episode's seed), so that a policy learns to plan on any of them.
+            `n_scenarios` is then the current episode's count, `fire_counts` the list.
         season: the `FireSeason` scenarios are drawn from (default `DEFAULT_SEASON`).
         invalid_action: ``"raise"`` (default) raises `InvalidActionError`; ``"penalty"`` makes
             an invalid action a wasted break: no cell is treated, the reward is
@@ -136,15 +138,17 @@ class FuelBreakEnv(gym.Env):
         landscapes=DEFAULT_LANDSCAPES,
         *,
         budget: float = 0.05,
-        n_scenarios: int = 16,
+        n_scenarios: int | Sequence[int] = 16,
         season: FireSeason | None = None,
         invalid_action: Literal["raise", "penalty"] = "raise",
         invalid_penalty: float = 0.01,
     ):
         if not 0.0 < budget < 1.0:
             raise ValueError(f"budget {budget!r}: give the share of cells to treat, in (0, 1), e.g. 0.05")
-        if int(n_scenarios) != n_scenarios or n_scenarios < 1:
-            raise ValueError(f"n_scenarios {n_scenarios!r}: give a positive whole number of fires per episode")
+        counts = [n_scenarios] if np.isscalar(n_scenarios) else list(n_scenarios)
+        if not counts or any(int(n) != n or n < 1 for n in counts):
+            raise ValueError(f"n_scenarios {n_scenarios!r}: give a positive whole number of fires per episode, "
+                             "or a list of them (one drawn per episode)")
         if invalid_action not in ("raise", "penalty"):
             raise ValueError(f"invalid_action {invalid_action!r}: choose 'raise' or 'penalty'")
         self._sources = _parse_sources(landscapes)
@@ -155,7 +159,9 @@ class FuelBreakEnv(gym.Env):
                                  "to a common size (firebreak.landscape.tile)")
         self.shape: tuple[int, int] = shapes.pop()
         self.budget = budget
-        self.n_scenarios = int(n_scenarios)
+        #: The fire counts an episode may draw; `n_scenarios` is the current episode's.
+        self.fire_counts: tuple[int, ...] = tuple(int(n) for n in counts)
+        self.n_scenarios = self.fire_counts[0]
         self.season = season or DEFAULT_SEASON
         self.invalid_action = invalid_action
         self.invalid_penalty = float(invalid_penalty)
@@ -182,6 +188,8 @@ class FuelBreakEnv(gym.Env):
         if seed is not None:
             self._episode = int(seed)
         self.landscape = self._next_landscape()
+        if len(self.fire_counts) > 1:  # one count: no draw, so seeds give the episodes they always gave
+            self.n_scenarios = self.fire_counts[int(self.np_random.integers(len(self.fire_counts)))]
         scenarios = ScenarioSampler(int(self.np_random.integers(2**63)), self.season).sample(
             self.landscape, self.n_scenarios)
         started = time.perf_counter()

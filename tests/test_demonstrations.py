@@ -4,7 +4,8 @@ learner needs."""
 import numpy as np
 import pytest
 
-from firebreak.demonstrations import DEMO_SEED_BASE, collect_demonstrations, play_expert_episode
+from firebreak.config import ConfigError, load_config
+from firebreak.demonstrations import DEMO_SEED_BASE, collect_demonstrations, expert_fire_count, play_expert_episode
 from firebreak.dqn.demonstrations import DemonstrationBuffer
 from firebreak.env import FuelBreakEnv
 from firebreak.landscape import synthetic_landscape
@@ -51,6 +52,20 @@ def test_the_expert_plans_on_fires_of_its_own():
     np.testing.assert_allclose(own["values"][0], env.downstream_protection.ravel() / burnable, rtol=1e-6)
     privileged = play_expert_episode(ENV, 0, expert_scenarios=8).arrays
     assert not np.allclose(privileged["values"][0], own["values"][0])
+
+
+def test_a_relative_expert_plans_on_k_times_the_agents_fires_of_each_episode(demo):
+    assert expert_fire_count("4x", 64) == 256 and expert_fire_count(256, 64) == 256 and expert_fire_count(0, 64) == 0
+    relative = play_expert_episode(ENV, 0, expert_scenarios="2x").arrays  # the agent has 4 fires
+    np.testing.assert_array_equal(relative["values"], demo.arrays["values"])  # = 8 fires
+    for bad in ("4", "x", "0x", "1.5x", -3):
+        with pytest.raises(ValueError, match="'<k>x' for k times the agent's"):
+            expert_fire_count(bad, 64)
+    with pytest.raises(ConfigError, match="demonstrations.expert_scenarios"):
+        load_config(None, ["demonstrations.expert_scenarios=lots"])
+    with pytest.raises(ConfigError, match="env.n_scenarios"):
+        load_config(None, ["env.n_scenarios=[64, 0]"])
+    assert load_config(None, ["env.n_scenarios=[64, 256]"]).env.n_scenarios == [64, 256]
 
 
 def test_collected_demonstrations_fill_a_buffer(demo):

@@ -160,6 +160,8 @@ def test_invalid_actions_raise_clearly_or_cost_a_penalty():
         ({"budget": 0.0}, r"budget 0\.0: give the share of cells"),
         ({"budget": 5}, r"budget 5: give the share"),
         ({"n_scenarios": 0}, r"n_scenarios 0"),
+        ({"n_scenarios": [16, 0]}, r"n_scenarios \[16, 0\]: .* or a list of them"),
+        ({"n_scenarios": []}, r"n_scenarios \[\]"),
         ({"invalid_action": "ignore"}, r"invalid_action 'ignore'"),
         ({"landscapes": "synthetic:64:forest"}, r"'synthetic:64:forest' should be"),
         ({"landscapes": ["synthetic:64", "synthetic:32"]}, r"several shapes"),
@@ -169,6 +171,21 @@ def test_invalid_actions_raise_clearly_or_cost_a_penalty():
 def test_bad_configuration(kwargs, message):
     with pytest.raises((ValueError, LandscapeError), match=message):
         FuelBreakEnv(**{"landscapes": "synthetic:64", **kwargs})
+
+
+def test_a_list_of_fire_counts_draws_one_per_episode():
+    env = FuelBreakEnv("synthetic:24", budget=0.01, n_scenarios=[2, 5, 9])
+    drawn = []
+    for seed in range(12):
+        env.reset(seed=seed)
+        drawn.append(env.n_scenarios)
+        assert len(env.simulator.scenarios) == env.n_scenarios
+    assert set(drawn) == {2, 5, 9} and env.fire_counts == (2, 5, 9)
+    again = FuelBreakEnv("synthetic:24", budget=0.01, n_scenarios=[2, 5, 9])
+    assert [again.reset(seed=s) and again.n_scenarios for s in range(12)] == drawn  # seeded
+    single = FuelBreakEnv("synthetic:24", budget=0.01, n_scenarios=[5])
+    plain = FuelBreakEnv("synthetic:24", budget=0.01, n_scenarios=5)
+    np.testing.assert_array_equal(single.reset(seed=3)[0], plain.reset(seed=3)[0])  # one count: the old episodes
 
 
 def test_step_before_reset_and_after_the_end():
