@@ -21,7 +21,7 @@ interval over landscapes, reduction vs untreated, CPU seconds per landscape (pla
 fires, the policy's choices), and per-landscape ratios to random, to the best heuristic at that
 N and to the best heuristic at 4N (when 4N is among the budgets), with their 95 % CIs. With
 ``--out DIR`` the run also writes frontier.json, frontier.md and frontier.png (burned fraction
-vs CPU seconds per landscape, one line per policy).
+vs CPU seconds per landscape, one line per policy), after each N (a long run keeps what it finished).
 """
 
 from __future__ import annotations
@@ -201,11 +201,12 @@ def _evaluate_at(names, landscape, index, **kwargs):
 
 
 def evaluate_budgets(names: Sequence[str], landscapes: Sequence[Landscape], budgets: Sequence[int], *,
-                     budget: float = 0.05, n_scenarios: int = 64, workers: int = 1,
-                     progress: bool = True) -> dict[int, dict[str, dict[str, np.ndarray]]]:
+                     budget: float = 0.05, n_scenarios: int = 64, workers: int = 1, progress: bool = True,
+                     on_budget: Callable[[dict], None] | None = None) -> dict[int, dict[str, dict[str, np.ndarray]]]:
     """`evaluate` of the named policies (`policy_factory`) at each planning-fire count of
     `budgets`; {N: results}. With `workers` > 1 the landscapes run in that many processes (CPU
-    seconds stay per landscape and per policy, as in one process)."""
+    seconds stay per landscape and per policy, as in one process). `on_budget(frontier)` is
+    called after each count (e.g. to save what is done: a long run keeps its finished budgets)."""
     frontier = {}
     for n in budgets:
         kwargs = dict(budget=budget, n_scenarios=n_scenarios, planning_fires=int(n))
@@ -229,6 +230,8 @@ def evaluate_budgets(names: Sequence[str], landscapes: Sequence[Landscape], budg
         bar.close()
         frontier[int(n)] = {name: {key: np.concatenate([r[name][key] for r in per_landscape])
                                    for key in per_landscape[0][name]} for name in names}
+        if on_budget:
+            on_budget(frontier)
     return frontier
 
 
@@ -330,16 +333,16 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as err:
         parser.error(str(err))
     started = time.perf_counter()
+    meta = {"landscapes": args.landscapes, "split": args.split, "tiles": len(landscapes), "budget": args.budget,
+            "scoring_fires": args.scenarios, "policies": names}
+    save = (lambda frontier: save_frontier(frontier, args.out, meta)) if args.out else None
     frontier = evaluate_budgets(names, landscapes, budgets, budget=args.budget, n_scenarios=args.scenarios,
-                                workers=args.workers)
+                                workers=args.workers, on_budget=save)
     print(f"{len(landscapes)} landscapes from {args.landscapes} ({args.split}), budget {args.budget:.0%} of cells, "
           f"{args.scenarios} scoring fires each, planning on {', '.join(map(str, budgets))}; "
           f"{time.perf_counter() - started:.0f} s wall with {args.workers} worker(s)")
     print(format_frontier(frontier))
     if args.out:
-        save_frontier(frontier, args.out, {"landscapes": args.landscapes, "split": args.split,
-                                           "tiles": len(landscapes), "budget": args.budget,
-                                           "scoring_fires": args.scenarios, "policies": names})
         print(f"wrote {args.out / 'frontier.json'}, frontier.md, frontier.png")
     return 0
 
