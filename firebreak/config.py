@@ -47,6 +47,11 @@ class RolloutConfig(_Section):
     num_cpus_per_runner: float = Field(1.0, gt=0)
     runner_resources: dict[str, float] = {}
     memory_limit_mb: float | None = Field(None, gt=0, description="recycle a runner above this RSS")
+    stall_factor: float | None = Field(20.0, gt=0, description="an env step running longer than this x the recent "
+                                       "median step time (and stall_floor_s) is a hang; null: deadline only")
+    stall_floor_s: float = Field(0.5, ge=0, description="the least time a step may take before it is a hang, seconds")
+    spare_runners: int = Field(0, ge=0, description="idle started runners that take a failed runner's slot at once "
+                                                    "(each reserves num_cpus_per_runner)")
 
 
 class ExplorationConfig(_Section):

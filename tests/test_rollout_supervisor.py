@@ -1,12 +1,15 @@
 """Supervisor: every fault kind is detected, recovered and counted exactly; nothing lost leaks in."""
 
+import functools
 import logging
 import time
 
 import numpy as np
 import pytest
 
+from firebreak.config import RolloutConfig
 from firebreak.rollout import FaultyEnvFactory, RandomPolicy, RolloutError, RunnerSpec, Supervisor, read_injections
+from firebreak.rollout.runner import Runner
 from tests.rollout_fixtures import ConstantPolicy, counter_env, ray_local  # noqa: F401
 
 pytestmark = [pytest.mark.timeout(90), pytest.mark.usefixtures("ray_local")]
@@ -108,9 +111,9 @@ def test_a_fragment_lost_with_its_object_store_is_counted_and_the_runner_restart
     assert all(f is not fetched[2] for f in fragments)  # the lost fragment was never delivered
 
 
-def test_slow_steps_under_the_deadline_are_not_hangs(tmp_path):
+def test_slow_steps_under_the_deadline_are_not_hangs_without_stall_detection(tmp_path):
     factory = FaultyEnvFactory(counter_env, {"schedule": [(3, "slow"), (12, "slow")], "slow_s": 0.6, "log_dir": str(tmp_path)})
-    with Supervisor(_spec(factory), 1, sample_timeout_s=DEADLINE) as sup:
+    with Supervisor(_spec(factory), 1, sample_timeout_s=DEADLINE, stall_factor=None) as sup:
         fragments = [sup.next_fragment(timeout=30) for _ in range(3)]
         stats = sup.stats()
     assert len(read_injections(str(tmp_path))) == 2
@@ -167,15 +170,105 @@ def test_memory_limit_recycles_runners_and_derived_deadline_and_per_runner_polic
 
 def test_stall_detection_kills_a_stuck_runner_before_its_deadline_but_spares_a_slow_one(tmp_path, caplog):
     log_dir = str(tmp_path)
-    # slow: 1.2 s steps in a row (progressing); then a hang; deadline 20 s, stall limit 2 s
-    schedule = [(2, "slow"), (3, "slow"), (4, "slow"), (15, "hang")]
+    # fragment 1: three 1.2 s steps in a row (slow, progressing); fragment 2: a hang. Toy steps
+    # take microseconds, so the stall limit is the 2 s floor; the deadline is 20 s.
+    schedule = [(12, "slow"), (13, "slow"), (14, "slow"), (25, "hang")]
     factory = FaultyEnvFactory(counter_env, {"schedule": schedule, "slow_s": 1.2, "log_dir": log_dir})
     with caplog.at_level(logging.ERROR, logger="firebreak.rollout.supervisor"):
-        with Supervisor(_spec(factory), 1, sample_timeout_s=20, stall_timeout_s=2.0) as sup:
+        with Supervisor(_spec(factory), 1, sample_timeout_s=20, stall_factor=20, stall_floor_s=2.0) as sup:
             fragments = [sup.next_fragment(timeout=60) for _ in range(3)]
             stats = sup.stats()
-    assert fragments[0].sample_seconds > 3.5  # the slow fragment was not killed
+    assert fragments[1].sample_seconds > 3.5  # the slow fragment was not killed
     assert stats["hangs"] == 1 and stats["lost_fragments"] == 1
     hang = read_injections(log_dir)[-1]
-    [record] = [r for r in caplog.records if "no env step" in r.getMessage()]
-    assert record.created - hang.time <= 2.0 * 2 + 1.0  # far below the 20 s deadline
+    [record] = [r for r in caplog.records if "stalled" in r.getMessage()]
+    assert "env.step() running for" in record.getMessage()  # told by the heartbeat, not by silence
+    assert 2.0 <= record.created - hang.time <= 2.0 + 0.5  # far below the 20 s deadline
+
+
+def test_rollout_config_defaults_detect_a_hang_in_a_training_like_loop(tmp_path, caplog):
+    """Supervisor options as train.py passes them from `RolloutConfig()` defaults, two runners,
+    a driver that spends time on each fragment (the learner's share): the hang is found within
+    max(stall_factor x median step, stall_floor_s) + a margin, far before the 30 s deadline."""
+    cfg = RolloutConfig()
+    assert cfg.stall_factor == 20 and cfg.stall_floor_s == 0.5  # on by default
+    log_dir = str(tmp_path)
+    factory = FaultyEnvFactory(counter_env, {"schedule": [(57, "hang")], "log_dir": log_dir})
+    spec = RunnerSpec(factory, RandomPolicy(4), envs_per_runner=cfg.envs_per_runner, fragment_length=LENGTH, num_cpus=0.5)
+    fragments = []
+    with caplog.at_level(logging.ERROR, logger="firebreak.rollout.supervisor"):
+        with Supervisor(spec, 2, sample_timeout_s=cfg.sample_timeout_s, min_timeout_s=cfg.min_timeout_s,
+                        first_timeout_s=cfg.first_timeout_s, max_consecutive_failures=cfg.max_consecutive_failures,
+                        stall_factor=cfg.stall_factor, stall_floor_s=cfg.stall_floor_s,
+                        spare_runners=cfg.spare_runners) as sup:
+            while sup.stats()["hangs"] == 0 or len(fragments) < 14:
+                fragments.append(sup.next_fragment(timeout=60))
+                time.sleep(0.02)  # the driver's own work per fragment
+            stats = sup.stats()
+    [hang] = read_injections(log_dir)
+    [record] = [r for r in caplog.records if "stalled" in r.getMessage()]
+    # the toy env's steps take microseconds: 20 x median is far below the floor
+    assert stats["stall_limit_s"] == 0.5 and stats["sample_timeout_s"] >= 30.0
+    assert stats["hangs"] == 1 and stats["crashes"] == 0 and stats["restarts"] == 1
+    assert 0.5 <= record.created - hang.time <= 0.5 + 0.5
+    for frag in fragments:  # nothing from the hung call reached the driver
+        assert not (frag.pid == hang.pid and frag.next_obs[..., 3].max() > (hang.step // LENGTH) * LENGTH)
+
+
+BUILD_S = 2.0  # construction time of the envs in the hot-spare test (a real env loads rasters, caches)
+
+
+def _after_a_crash(log_dir, spares, caplog):
+    """One runner (+ ``spares``) whose env crashes at step 25, run until the crashed actor is
+    back. Returns (seconds from the crash to the next delivered fragment, time.time() when the
+    crashed actor was ready again, fragments, stats, the crash)."""
+    factory = FaultyEnvFactory(functools.partial(counter_env, build_s=BUILD_S), {"schedule": [(25, "exit")], "log_dir": log_dir})
+    fragments, arrived = [], []
+    caplog.clear()
+    with caplog.at_level(logging.ERROR, logger="firebreak.rollout.supervisor"):
+        with Supervisor(_spec(factory), 1, sample_timeout_s=CRASH_DEADLINE, restart_timeout_s=30, spare_runners=spares) as sup:
+            while len(fragments) < 5 or sup.stats()["restart_latency_max_s"] == 0:
+                fragments.append(sup.next_fragment(timeout=60))
+                arrived.append(time.time())
+            stats = sup.stats()
+    [crash] = read_injections(log_dir)
+    [detected] = [r.created for r in caplog.records if "actor died" in r.getMessage()]
+    gap = min(t for t in arrived if t > crash.time) - crash.time
+    return gap, detected + stats["restart_latency_max_s"], fragments, stats, crash
+
+
+def _replay(seed, n):
+    """``n`` fragments of a fault-free in-process runner with ``seed``: what a runner seeded so must deliver."""
+    runner = Runner(counter_env, RandomPolicy(4), 1, LENGTH, seed, 0)
+    return [runner.sample() for _ in range(n)]
+
+
+def test_a_hot_spare_takes_a_crashed_runners_slot_before_its_restart_and_delivers_only_real_steps(tmp_path, caplog):
+    gap_alone, _, _, alone, _ = _after_a_crash(str(tmp_path / "alone"), 0, caplog)
+    gap_spare, back_at, fragments, stats, crash = _after_a_crash(str(tmp_path / "spare"), 1, caplog)
+    print(f"crash to next fragment: {gap_spare:.2f} s with a spare, {gap_alone:.2f} s without (envs build in {BUILD_S} s)")
+    assert alone["crashes"] == 1 and alone["spare_takeovers"] == 0
+    assert stats["crashes"] == 1 and stats["spare_takeovers"] == 1 and stats["restarts"] == 1
+    assert stats["lost_fragments"] == 1 and stats["fragments"] == len(fragments)
+    # The spare delivered before the crashed actor was even back, and much sooner than without one.
+    assert crash.time + gap_spare < back_at
+    assert gap_spare < gap_alone - 0.5 * BUILD_S
+    # Every delivered transition is real: fragments 0-1 are runner 0's (seed 0) fault-free
+    # fragments, then the spare's (seed 1, its own envs) from its first step; the crashed call's
+    # steps 20-25 never arrive and nothing is duplicated.
+    first, spare = _replay(0, 2), _replay(1, len(fragments) - 2)
+    assert [f.pid for f in fragments[:2]] == [crash.pid] * 2 and crash.pid not in {f.pid for f in fragments[2:]}
+    assert all(f.runner_index == 0 for f in fragments)  # the spare acts as runner 0
+    for got, want in zip(fragments, first + spare):
+        for name in ("obs", "actions", "rewards", "terminated", "truncated", "next_obs", "next_masks"):
+            np.testing.assert_array_equal(getattr(got, name), getattr(want, name), err_msg=name)
+
+
+def test_rollout_config_stall_and_spare_fields_are_validated():
+    from firebreak.config import ConfigError, config_from_dict
+
+    assert RolloutConfig(stall_factor=None).stall_factor is None  # deadline only
+    for bad, field in (({"stall_factor": 0}, "rollout.stall_factor"), ({"stall_floor_s": -1}, "rollout.stall_floor_s"),
+                       ({"spare_runners": -1}, "rollout.spare_runners"), ({"spare_runner": 1}, "rollout.spare_runner")):
+        with pytest.raises(ConfigError, match=field.replace(".", r"\.")):
+            config_from_dict({"rollout": bad}, "x.yaml")

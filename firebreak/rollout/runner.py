@@ -4,16 +4,19 @@ One ``sample()`` call returns one whole `Fragment` (``fragment_length`` steps of
 one Ray round trip per fragment, never one per env step. The runner does not protect itself
 against its envs: a crash kills it, a hang blocks it. The driver-side `Supervisor` owns
 deadlines, kills and restarts; ``heartbeat()`` runs in its own concurrency group so it answers
-while ``sample()`` is busy (unless native code holds the GIL).
+while ``sample()`` is busy (unless native code holds the GIL) and says which env operation
+(``step``/``reset``) is running and for how long: the supervisor's stall detection compares
+that with the median step time the fragments report.
 
 The ``reset_env``/``step_env``/``call_env`` methods drive env 0 step by step for `RayVectorEnv`.
 """
 
 from __future__ import annotations
 
+import math
 import os
-import threading
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -61,40 +64,76 @@ class Runner:
         self._ep_return = np.zeros(envs_per_runner)
         self._ep_length = np.zeros(envs_per_runner, dtype=np.int64)
         self._process = psutil.Process()
-        # Read by heartbeat() from its own thread; plain ints/floats are safe to share here.
+        # Read by heartbeat() from its own thread; plain ints/floats/strings are safe to share here.
         self._steps_done = 0
         self._call_started: float | None = None
+        self._op: str | None = None  # env operation running now: "step", "reset" or None
+        self._op_started = 0.0
+        self._durations: dict[str, deque[float]] = {"step": deque(maxlen=100), "reset": deque(maxlen=100)}
 
-    def ready(self) -> int:
+    def ready(self, reset_envs: bool = False) -> int:
         """This process's pid: the answer of a started (or restarted) runner. ``ray.kill`` is
-        asynchronous, so the caller compares pids to know the call reached the new incarnation."""
+        asynchronous, so the caller compares pids to know the call reached the new incarnation.
+        ``reset_envs``: reset the envs now rather than in the first ``sample`` (a hot spare
+        does this while it waits)."""
+        if reset_envs and self._obs is None:
+            self._reset_all()
         return os.getpid()
 
-    def heartbeat(self) -> dict[str, float | int]:
+    def heartbeat(self) -> dict[str, Any]:
         """``pid``, ``steps`` (env steps since start), ``call_seconds`` (time in the current
-        ``sample``/``step_env`` call, 0 when idle) and ``rss_bytes`` of this process."""
-        started = self._call_started
+        ``sample``/``step_env`` call, 0 when idle), ``op`` (the env operation running now,
+        ``"step"``, ``"reset"`` or None), ``op_seconds`` (how long it has run, seconds),
+        ``op_warm`` (this process has finished one of that kind before: the first one may
+        compile or load caches) and ``rss_bytes`` of this process."""
+        started, op, op_started = self._call_started, self._op, self._op_started
         return {
             "pid": os.getpid(),
             "steps": self._steps_done,
             "call_seconds": 0.0 if started is None else time.monotonic() - started,
+            "op": op,
+            "op_seconds": 0.0 if op is None else time.monotonic() - op_started,
+            "op_warm": op is not None and len(self._durations[op]) > 0,
             "rss_bytes": self._process.memory_info().rss,
         }
+
+    def _timed(self, op: str, fn: Callable, *args, **kwargs):
+        """Run one env operation, visible to ``heartbeat`` while it runs; its duration is kept."""
+        self._op_started = time.monotonic()
+        self._op = op
+        result = fn(*args, **kwargs)
+        self._op = None
+        self._durations[op].append(time.monotonic() - self._op_started)
+        return result
+
+    def _median(self, op: str) -> float:
+        durations = self._durations[op]
+        return float(np.median(durations)) if durations else math.nan
+
+    def _reset_all(self) -> None:
+        self._obs = [self._timed("reset", env.reset, seed=s)[0] for env, s in zip(self._envs, self._reset_seeds)]
+        if self._has_masks:
+            self._masks = [self._mask(env) for env in self._envs]
 
     def _mask(self, env: gym.Env) -> np.ndarray:
         return np.asarray(env.get_wrapper_attr("action_masks")(), dtype=bool)
 
-    def sample(self, weights: Any = None) -> Fragment:
-        """Step every env ``fragment_length`` times; ``weights`` (if not None) go to the policy first."""
+    def sample(self, weights: Any = None, policy: Policy | None = None, runner_index: int | None = None) -> Fragment:
+        """Step every env ``fragment_length`` times; ``weights`` (if not None) go to the policy first.
+
+        ``policy`` and ``runner_index`` (if not None) replace the ones given at construction
+        before that: a hot spare taking over runner ``runner_index``'s slot acts as it."""
         start = self._call_started = time.monotonic()
         env_s = policy_s = 0.0
+        if policy is not None:
+            self._policy = policy
+        if runner_index is not None:
+            self._index = runner_index
         if weights is not None:
             self._policy.set_weights(weights)
         if self._obs is None:
             t = time.perf_counter()
-            self._obs = [env.reset(seed=s)[0] for env, s in zip(self._envs, self._reset_seeds)]
-            if self._has_masks:
-                self._masks = [self._mask(env) for env in self._envs]
+            self._reset_all()
             env_s += time.perf_counter() - t
         n_envs, length = len(self._envs), self._fragment_length
         obs0 = np.asarray(self._obs[0])
@@ -116,7 +155,7 @@ class Runner:
             actions[:, t] = step_actions
             te = time.perf_counter()
             for i, env in enumerate(self._envs):
-                o, r, term, trunc, info = env.step(step_actions[i])
+                o, r, term, trunc, info = self._timed("step", env.step, step_actions[i])
                 next_obs[i, t], rewards[i, t], terminated[i, t], truncated[i, t] = o, r, term, trunc
                 self._ep_return[i] += r
                 self._ep_length[i] += 1
@@ -125,7 +164,7 @@ class Runner:
                 if term or trunc:
                     episodes.append(EpisodeStats(i, t, float(self._ep_return[i]), int(self._ep_length[i]), bool(term), _scalar_items(info)))
                     self._ep_return[i], self._ep_length[i] = 0.0, 0
-                    o, _ = env.reset()
+                    o, _ = self._timed("reset", env.reset)
                     if self._has_masks:
                         self._masks[i] = self._mask(env)
                 self._obs[i] = o
@@ -147,6 +186,8 @@ class Runner:
             policy_seconds=policy_s,
             sample_seconds=time.monotonic() - start,
             rss_bytes=self._process.memory_info().rss,
+            median_step_seconds=self._median("step"),
+            median_reset_seconds=self._median("reset"),
         )
 
     # -- one env, one step per call: the RayVectorEnv protocol -------------------------------
@@ -210,12 +251,18 @@ class RunnerSpec:
     resources: dict[str, float] = field(default_factory=dict)
     max_restarts: int = -1
 
-    def create(self, index: int, reseed: bool = False) -> ray.actor.ActorHandle:
+    def policy_for(self, index: int) -> Policy | None:
+        """The policy of runner ``index``: ``policy_for_runner(index)``, or the shared ``policy``."""
+        return self.policy if self.policy_for_runner is None else self.policy_for_runner(index)
+
+    def create(self, index: int, reseed: bool = False, policy_index: int | None = None) -> ray.actor.ActorHandle:
         """Start runner ``index``, its envs seeded from ``seed + index * envs_per_runner``, or
-        from OS entropy with ``reseed`` (a replacement must not replay its predecessor's episodes)."""
+        from OS entropy with ``reseed`` (a replacement must not replay its predecessor's episodes).
+        ``policy_index``: build the policy of that runner instead (a hot spare, whose own index
+        lies past the runners', starts with runner 0's policy and adopts a slot's when it takes it)."""
         return create_runner(
             self.env_factory,
-            self.policy if self.policy_for_runner is None else self.policy_for_runner(index),
+            self.policy_for(index if policy_index is None else policy_index),
             envs_per_runner=self.envs_per_runner,
             fragment_length=self.fragment_length,
             seed=None if self.seed is None or reseed else self.seed + index * self.envs_per_runner,
