@@ -370,7 +370,7 @@ def train(cfg: Config, *, address: str | None = None, resume: str | None = None,
                                  min_timeout_s=cfg.rollout.min_timeout_s, first_timeout_s=cfg.rollout.first_timeout_s,
                                  max_consecutive_failures=cfg.rollout.max_consecutive_failures, memory_limit_bytes=memory,
                                  stall_factor=cfg.rollout.stall_factor, stall_floor_s=cfg.rollout.stall_floor_s,
-                                 spare_runners=cfg.rollout.spare_runners)
+                                 spare_runners=cfg.rollout.spare_runners, chunk_length=cfg.rollout.chunk_length)
         else:
             learner = _LocalLearner(dqn_config(cfg), obs_shape, payload, cfg.run.seed,
                                     _collect_demonstrations(cfg, env_kwargs, progress))

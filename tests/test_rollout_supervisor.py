@@ -2,6 +2,7 @@
 
 import functools
 import logging
+import re
 import time
 
 import numpy as np
@@ -33,18 +34,19 @@ def _spec(factory, policy=None, **kwargs):
     return RunnerSpec(factory, policy or RandomPolicy(4), envs_per_runner=1, fragment_length=LENGTH, num_cpus=0.5, **kwargs)
 
 
-def _check_no_lost_steps(fragments, injections):
-    """A fault at step k of an env in process P loses P's whole fragment k // LENGTH: no delivered
-    fragment from P may contain a step of it (obs[3] counts the env instance's steps)."""
+def _check_delivered_steps(fragments, injections, salvaged):
+    """A fault at step k of an env in process P: with ``salvaged``, P's steps before k all arrive
+    (the last of them in a shorter fragment) and none from k on; else (a crash, one chunk per
+    fragment) nothing of fragment k // LENGTH arrives. obs[3] counts the env instance's steps."""
     for inj in injections:
-        first_lost = (inj.step // LENGTH) * LENGTH
-        for frag in fragments:
-            if frag.pid == inj.pid:
-                assert frag.next_obs[..., 3].max() <= first_lost
+        first_lost = inj.step if salvaged else (inj.step // LENGTH) * LENGTH
+        delivered = [frag.next_obs[..., 3].max() for frag in fragments if frag.pid == inj.pid]
+        assert max(delivered) == first_lost  # next_obs[3] of step j is j + 1
     for frag in fragments:
-        assert frag.num_steps == LENGTH
         steps = frag.next_obs[0, :, 3]
-        np.testing.assert_array_equal(steps, steps[0] + np.arange(LENGTH))  # whole, consecutive
+        np.testing.assert_array_equal(steps, steps[0] + np.arange(frag.length))  # consecutive
+        ends_before_a_fault = any(frag.pid == inj.pid and steps[-1] == inj.step for inj in injections)
+        assert frag.length == LENGTH or (salvaged and ends_before_a_fault)
 
 
 @pytest.mark.parametrize("kind", list(COUNTER_OF))
@@ -63,11 +65,15 @@ def test_each_fault_kind_is_recovered_and_counted(tmp_path, kind, caplog):
     counter = COUNTER_OF[kind]
     assert stats[counter] == 2
     assert sum(stats[c] for c in set(COUNTER_OF.values())) == 2  # nothing else counted
-    assert stats["lost_fragments"] == 2 and stats["lost_steps"] == 2 * LENGTH
+    # a hang or an env error loses its own step (the steps before it arrive); a dead process
+    # loses the fragment it was filling (one chunk here): steps 10-19 and 30-39 of each incarnation
+    salvaged = counter != "crashes"
+    assert stats["lost_fragments"] == 2 and stats["lost_steps"] == (2 if salvaged else 2 * LENGTH)
+    assert stats["salvaged_steps"] == (13 % LENGTH + 35 % LENGTH if salvaged else 0)
     assert stats["restarts"] == 2 and stats["replacements"] == 0
-    assert stats["fragments"] == 6 and stats["env_steps"] == 6 * LENGTH
+    assert stats["fragments"] == 6 and stats["env_steps"] == sum(f.num_steps for f in fragments)
     assert 0 < stats["restart_latency_mean_s"] <= stats["restart_latency_max_s"] < 30
-    _check_no_lost_steps(fragments, injections)
+    _check_delivered_steps(fragments, injections, salvaged)
     fault_lines = [r for r in caplog.records if "lost" in r.getMessage()]
     assert len(fault_lines) == 2
     if kind == "raise":
@@ -210,9 +216,10 @@ def test_rollout_config_defaults_detect_a_hang_in_a_training_like_loop(tmp_path,
     # the toy env's steps take microseconds: 20 x median is far below the floor
     assert stats["stall_limit_s"] == 0.5 and stats["sample_timeout_s"] >= 30.0
     assert stats["hangs"] == 1 and stats["crashes"] == 0 and stats["restarts"] == 1
+    assert stats["lost_steps"] == 1 and stats["salvaged_steps"] == hang.step % LENGTH
     assert 0.5 <= record.created - hang.time <= 0.5 + 0.5
-    for frag in fragments:  # nothing from the hung call reached the driver
-        assert not (frag.pid == hang.pid and frag.next_obs[..., 3].max() > (hang.step // LENGTH) * LENGTH)
+    # the hung call's steps before the hang reached the driver, the hung one and later ones not
+    assert max(f.next_obs[..., 3].max() for f in fragments if f.pid == hang.pid) == hang.step
 
 
 BUILD_S = 2.0  # construction time of the envs in the hot-spare test (a real env loads rasters, caches)
@@ -264,11 +271,41 @@ def test_a_hot_spare_takes_a_crashed_runners_slot_before_its_restart_and_deliver
             np.testing.assert_array_equal(getattr(got, name), getattr(want, name), err_msg=name)
 
 
+@pytest.mark.parametrize("kind", ["hang", "raise", "exit"])
+def test_a_fault_loses_only_its_step_or_unfinished_chunk_and_every_delivered_transition_is_real(tmp_path, kind):
+    """Fragments of 10 steps streamed in chunks of 4; the fault at step 13 (row 3 of the second
+    fragment, the last row of its chunk [10, 14)). A hang (asked through the heartbeat group) and
+    an env error hand over steps 10-12 and lose step 13; a dead process loses its unfinished
+    chunk, steps 10-13. What arrives is exactly the fault-free replay of the same seed, cut there."""
+    log_dir = str(tmp_path)
+    factory = FaultyEnvFactory(counter_env, {"schedule": [(13, kind)], "log_dir": log_dir})
+    deadline = CRASH_DEADLINE if kind == "exit" else DEADLINE
+    with Supervisor(_spec(factory), 1, sample_timeout_s=deadline, restart_timeout_s=30, chunk_length=4) as sup:
+        fragments = [sup.next_fragment(timeout=60) for _ in range(3 if kind == "exit" else 4)]
+        stats = sup.stats()
+    [fault] = read_injections(log_dir)
+    first = [f for f in fragments if f.pid == fault.pid]
+    assert [f.length for f in first] == ([10] if kind == "exit" else [10, 3])
+    assert stats["lost_fragments"] == 1
+    assert stats["lost_steps"] == (4 if kind == "exit" else 1)
+    assert stats["salvaged_steps"] == (0 if kind == "exit" else 3)
+    assert stats["env_steps"] == sum(f.num_steps for f in fragments)
+    replay = _replay(0, 2)
+    got = {name: np.concatenate([getattr(f, name) for f in first], axis=1) for name in ("obs", "actions", "rewards", "next_obs", "next_masks", "terminated")}
+    for name, value in got.items():
+        want = np.concatenate([getattr(r, name) for r in replay], axis=1)[:, : value.shape[1]]
+        np.testing.assert_array_equal(value, want, err_msg=name)
+    later = [f for f in fragments if f.pid != fault.pid]
+    assert later and all(f.length == LENGTH for f in later)  # the restarted runner: whole fragments again
+
+
 def test_rollout_config_stall_and_spare_fields_are_validated():
     from firebreak.config import ConfigError, config_from_dict
 
     assert RolloutConfig(stall_factor=None).stall_factor is None  # deadline only
     for bad, field in (({"stall_factor": 0}, "rollout.stall_factor"), ({"stall_floor_s": -1}, "rollout.stall_floor_s"),
-                       ({"spare_runners": -1}, "rollout.spare_runners"), ({"spare_runner": 1}, "rollout.spare_runner")):
-        with pytest.raises(ConfigError, match=field.replace(".", r"\.")):
+                       ({"spare_runners": -1}, "rollout.spare_runners"), ({"spare_runner": 1}, "rollout.spare_runner"),
+                       ({"chunk_length": 0}, "rollout.chunk_length"),
+                       ({"chunk_length": 64, "fragment_length": 32}, "rollout.chunk_length (64) must not exceed")):
+        with pytest.raises(ConfigError, match=re.escape(field)):
             config_from_dict({"rollout": bad}, "x.yaml")

@@ -33,12 +33,12 @@ import logging
 import math
 import time
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any, Iterator
 
 import numpy as np
 import ray
-from ray.exceptions import ActorUnavailableError, GetTimeoutError, ObjectLostError, RayActorError, RayTaskError
+from ray.exceptions import ActorUnavailableError, GetTimeoutError, ObjectLostError, RayActorError, RayError, RayTaskError
 
 from firebreak.rollout.fragment import Fragment
 from firebreak.rollout.metrics import RolloutMetrics
@@ -74,10 +74,11 @@ class _Slot:
     beat_due: float = math.inf  # when to send the next heartbeat
     last_beat: dict | None = None
     stalled: str = ""  # why the call was declared stuck ("" while it is not)
+    chunks: list = field(default_factory=list)  # chunks of the fragment in flight read so far
 
 
 _ACTOR_FIELDS = ("actor", "ref", "kind", "deadline", "timeout_s", "restarts_used", "down_since", "weights_version",
-                 "pid", "beat_ref", "beat_sent", "beat_due", "last_beat", "stalled")
+                 "pid", "beat_ref", "beat_sent", "beat_due", "last_beat", "stalled", "chunks")
 #: A heartbeat is sent this long after the current env op would cross its stall limit, seconds.
 _BEAT_MARGIN_S = 0.01
 
@@ -98,6 +99,9 @@ class Supervisor:
             counts as hung. ``None``: off; only the deadline applies.
         stall_floor_s: the least time a step may take before it counts as hung, seconds.
         spare_runners: idle started runners kept ready to take a failed runner's slot.
+        chunk_length: a runner streams each fragment as chunks of this many steps per env
+            (``None``: one chunk). A fault then loses only what the failed process had not
+            handed over: see `_lose`.
         death_notice_s: how much longer than the stall limit a heartbeat may go unanswered
             before its runner counts as hung, seconds: a dead process answers nothing, and Ray
             takes ~1-2 s to report it (then it counts as a crash); native code holding the GIL
@@ -122,6 +126,7 @@ class Supervisor:
         stall_factor: float | None = 20.0,
         stall_floor_s: float = 0.5,
         spare_runners: int = 0,
+        chunk_length: int | None = None,
         death_notice_s: float = 2.0,
         heartbeat_timeout_s: float = 0.5,
         max_consecutive_failures: int = 5,
@@ -132,7 +137,10 @@ class Supervisor:
             raise ValueError(f"stall_factor must be > 0 or None (off), got {stall_factor}")
         if stall_floor_s < 0 or spare_runners < 0:
             raise ValueError(f"stall_floor_s and spare_runners must be >= 0, got {stall_floor_s}, {spare_runners}")
+        if chunk_length is not None and not 1 <= chunk_length <= spec.fragment_length:
+            raise ValueError(f"chunk_length must be in 1..fragment_length ({spec.fragment_length}) or None, got {chunk_length}")
         self.spec = spec
+        self._chunk_length = chunk_length or spec.fragment_length
         self.metrics = metrics or RolloutMetrics()
         self._sample_timeout_s = sample_timeout_s
         self._min_timeout_s = min_timeout_s
@@ -145,11 +153,11 @@ class Supervisor:
         self._heartbeat_timeout_s = heartbeat_timeout_s
         self._max_failures = max_consecutive_failures
         self._memory_limit = memory_limit_bytes
-        self._steps_per_call = spec.envs_per_runner * spec.fragment_length
         self._durations: deque[float] = deque(maxlen=100)
         self._medians: dict[str, deque[float]] = {"step": deque(maxlen=20), "reset": deque(maxlen=20)}
         self._weights_ref = None
         self._weights_version = 0
+        self._salvaged: list[Fragment] = []  # partial fragments of hung calls, not yet handed out
         self._slots = [_Slot(i, spec.create(i)) for i in range(num_runners)]
         # spares get indices past the runners' (their own seeds) and runner 0's policy until they take a slot
         self._spares = [_Slot(num_runners + k, spec.create(num_runners + k, policy_index=0), spare=True)
@@ -179,12 +187,14 @@ class Supervisor:
                     self._check_progress(slot, now)
                 if now >= slot.deadline and not ray.wait([slot.ref], timeout=0)[0]:
                     self._on_deadline(slot)
+            if self._salvaged:
+                return self._salvaged.pop(0)
             if now >= end:
                 raise TimeoutError(f"no fragment within {timeout} s")
             wake = min(min(self._next_event(s) for s in slots), end)
             refs = [s.ref for s in slots if s.ref is not None] + [s.beat_ref for s in slots if s.beat_ref is not None]
             ready, _ = ray.wait(refs, num_returns=1, timeout=max(wake - now, 0.0))
-            slot = next((s for s in slots if ready and s.ref == ready[0]), None)
+            slot = next((s for s in slots if ready and _same(s.ref, ready[0])), None)
             if slot is not None:  # (an answered heartbeat is read by _check_progress above)
                 fragment = self._on_ready(slot)
                 if fragment is not None:
@@ -242,7 +252,9 @@ class Supervisor:
             weights = self._weights_ref
         slot.weights_version = self._weights_version
         slot.timeout_s = self._sample_timeout()
-        slot.kind, slot.ref = "sample", slot.actor.sample.remote(weights, **kwargs)
+        slot.chunks = []
+        stream = slot.actor.sample_chunks.options(num_returns="streaming")
+        slot.kind, slot.ref = "sample", stream.remote(weights, chunk_length=self._chunk_length, **kwargs)
         now = time.monotonic()
         slot.deadline = now + slot.timeout_s
         slot.beat_ref, slot.last_beat, slot.stalled = None, None, ""
@@ -314,32 +326,35 @@ class Supervisor:
             self._on_started(slot)
             return None
         try:
-            fragment: Fragment = ray.get(slot.ref)
+            chunk: Fragment = ray.get(next(slot.ref))
         except RayActorError as err:
             self.metrics.add("crashes")
-            self._lose(slot, f"actor died during sample: {_first_line(err)}", str(err))
+            partial = self._lose(slot, f"actor died during sample: {_first_line(err)}", str(err), alive=False)
             self._recover(slot, lambda s: self._restart_or_replace(s, kill=False))
-            return None
+            return partial
         except RayTaskError as err:
             self.metrics.add("env_errors")
-            log.error("runner %d (pid %s): env raised in sample; fragment lost, restarting the runner:\n%s", slot.index, slot.pid, err)
-            self._lose(slot, None, str(err))
+            log.error("runner %d (pid %s): env raised in sample (its step lost, the steps before it handed over); restarting the runner:\n%s", slot.index, slot.pid, err)
+            partial = self._lose(slot, None, str(err), alive=False, raised=True)
             self._recover(slot, lambda s: self._restart_or_replace(s, kill=True))
-            return None
+            return partial
         except ObjectLostError as err:
-            # The fragment was finished but its object store went with its node before we read
+            # The chunk was finished but its object store went with its node before we read
             # it (ray.wait had already called it ready). Its runner is dead or unreachable too.
             self.metrics.add("crashes")
-            self._lose(slot, f"fragment lost with its object store: {_first_line(err)}", str(err))
+            partial = self._lose(slot, f"chunk lost with its object store: {_first_line(err)}", str(err), alive=False)
             self._recover(slot, lambda s: self._restart_or_replace(s, kill=True))
+            return partial
+        slot.chunks.append(chunk)
+        if sum(c.length for c in slot.chunks) < self.spec.fragment_length:
             return None
+        fragment, slot.chunks = _join(slot.chunks), []
         slot.failures, slot.pid = 0, fragment.pid
         self._durations.append(fragment.sample_seconds)
         for op, median in (("step", fragment.median_step_seconds), ("reset", fragment.median_reset_seconds)):
             if not math.isnan(median):
                 self._medians[op].append(median)
-        self.metrics.add("fragments")
-        self.metrics.add("env_steps", fragment.num_steps)
+        self._count_delivered(fragment)
         if self._memory_limit is not None and fragment.rss_bytes > self._memory_limit:
             self.metrics.add("recycled")
             log.warning("runner %d (pid %d): RSS %.0f MB over the %.0f MB limit; recycling it", slot.index, fragment.pid, fragment.rss_bytes / 2**20, self._memory_limit / 2**20)
@@ -375,8 +390,8 @@ class Supervisor:
             self._submit_sample(slot)
             return
         slot.kind, slot.ref, slot.deadline, slot.failures = "idle", None, math.inf, 0
-        waiting = next((s for s in self._slots if s.kind == "ready"), None)
-        if waiting is not None:  # a slot still waits for its own runner's restart: this one is quicker
+        waiting = next((s for s in self._slots if s.kind == "ready" and s.down_since is not None), None)
+        if waiting is not None:  # a failed slot still waits for its own runner's restart: this one is quicker
             self._hand_over(waiting, slot)
             self._submit_sample(waiting)
 
@@ -397,8 +412,10 @@ class Supervisor:
             why = f"stalled: {slot.stalled}{seen}"
         else:
             why = f"sample exceeded its {slot.timeout_s:.1f} s deadline ({self._heartbeat(slot)})"
-        self._lose(slot, f"{why}; killing it", "")
+        partial = self._lose(slot, f"{why}; killing it", "", alive=True)
         self._recover(slot, lambda s: self._restart_or_replace(s, kill=True))
+        if partial is not None:
+            self._salvaged.append(partial)
 
     def _heartbeat(self, slot: _Slot) -> str:
         """A description of what the hung runner reports, for the log line."""
@@ -411,13 +428,57 @@ class Supervisor:
 
     # -- recovery ---------------------------------------------------------------------------
 
-    def _lose(self, slot: _Slot, message: str | None, detail: str) -> None:
-        """Count the in-flight fragment as lost (whole) and record the failure."""
+    def _lose(self, slot: _Slot, message: str | None, detail: str, alive: bool, raised: bool = False) -> Fragment | None:
+        """Record the failure of the call in flight and count what it lost; return what it had
+        handed over (its chunks read so far, plus with ``alive`` the completed steps of the chunk
+        in progress, asked from the heartbeat group) as a partial fragment, or None.
+
+        ``lost_steps``: a hang (``alive``) or an env error (``raised``: the runner hands over
+        its completed steps before the error) loses exactly its time step (one step per env)
+        and any completed steps that could not be handed over; a dead process takes the chunk
+        it was filling with it, counted as that chunk's steps (its steps up to the fault; an
+        upper bound when the process died before the chunk's end)."""
+        rows_done = None
+        if alive:
+            try:
+                rows_done, salvaged = ray.get(slot.actor.salvage.remote(), timeout=self._heartbeat_timeout_s)
+            except (GetTimeoutError, RayError):
+                salvaged = None  # dead or frozen: counted as a crash below
+        self._drain(slot)
+        delivered = sum(c.length for c in slot.chunks)
+        if alive and rows_done is not None:
+            if salvaged is not None and rows_done - salvaged.length == delivered:
+                slot.chunks.append(salvaged)  # contiguous with the chunks read (none yielded since)
+                delivered += salvaged.length
+            lost_rows = rows_done - delivered + 1
+        elif raised:
+            lost_rows = 1
+        else:
+            lost_rows = min(self._chunk_length, self.spec.fragment_length - delivered)
+        partial, slot.chunks = (_join(slot.chunks) if slot.chunks else None), []
+        lost = lost_rows * self.spec.envs_per_runner
         self.metrics.add("lost_fragments")
-        self.metrics.add("lost_steps", self._steps_per_call)
+        self.metrics.add("lost_steps", lost)
+        if partial is not None:
+            self._count_delivered(partial)
+            self.metrics.add("salvaged_steps", partial.num_steps)
         if message is not None:
-            log.error("runner %d (pid %s): %s; fragment of %d steps lost", slot.index, slot.pid, message, self._steps_per_call)
+            log.error("runner %d (pid %s): %s; %d steps lost, %d handed over", slot.index, slot.pid, message, lost,
+                      0 if partial is None else partial.num_steps)
         self._fail(slot, message or "env raised in sample", detail)
+        return partial
+
+    def _drain(self, slot: _Slot) -> None:
+        """Read the chunks the failed call had already yielded (they outlive its process)."""
+        while slot.kind == "sample" and ray.wait([slot.ref], timeout=0)[0]:
+            try:
+                slot.chunks.append(ray.get(next(slot.ref)))
+            except (StopIteration, RayError):
+                return
+
+    def _count_delivered(self, fragment: Fragment) -> None:
+        self.metrics.add("fragments")
+        self.metrics.add("env_steps", fragment.num_steps)
 
     def _fail(self, slot: _Slot, message: str, detail: str) -> None:
         slot.failures += 1
@@ -475,6 +536,38 @@ class Supervisor:
         if slot.down_since is None:
             slot.down_since = time.monotonic()
         self._submit_ready(slot)
+
+
+def _same(a: Any, b: Any) -> bool:
+    """The same ref or generator (ObjectRefs compare by id; generators only by identity)."""
+    return a is b or (type(a) is type(b) and isinstance(a, ray.ObjectRef) and a == b)
+
+
+def _join(chunks: list[Fragment]) -> Fragment:
+    """Consecutive chunks of one runner's call as one fragment (episode steps re-indexed)."""
+    if len(chunks) == 1:
+        return chunks[0]
+    offsets = np.cumsum([0] + [c.length for c in chunks[:-1]])
+    cat = lambda name: None if getattr(chunks[0], name) is None else np.concatenate([getattr(c, name) for c in chunks], axis=1)
+    last = chunks[-1]
+    return Fragment(
+        runner_index=last.runner_index,
+        pid=last.pid,
+        obs=cat("obs"),
+        actions=cat("actions"),
+        rewards=cat("rewards"),
+        terminated=cat("terminated"),
+        truncated=cat("truncated"),
+        next_obs=cat("next_obs"),
+        next_masks=cat("next_masks"),
+        episodes=[replace(e, step=e.step + int(off)) for c, off in zip(chunks, offsets) for e in c.episodes],
+        env_seconds=sum(c.env_seconds for c in chunks),
+        policy_seconds=sum(c.policy_seconds for c in chunks),
+        sample_seconds=sum(c.sample_seconds for c in chunks),
+        rss_bytes=last.rss_bytes,
+        median_step_seconds=last.median_step_seconds,
+        median_reset_seconds=last.median_reset_seconds,
+    )
 
 
 def _first_line(err: BaseException) -> str:
