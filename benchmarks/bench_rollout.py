@@ -32,6 +32,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections import Counter
 from typing import Callable
 
 import gymnasium as gym
@@ -43,7 +44,7 @@ sys.path.insert(0, ROOT)
 import ray  # noqa: E402
 from gymnasium.vector import AsyncVectorEnv, SyncVectorEnv  # noqa: E402
 
-from firebreak.rollout import FaultyEnvFactory, RandomPolicy, RayVectorEnv, RunnerSpec, Supervisor  # noqa: E402
+from firebreak.rollout import FaultyEnvFactory, RandomPolicy, RayVectorEnv, RunnerSpec, Supervisor, read_injections  # noqa: E402
 
 
 class BurnEnv(gym.Env):
@@ -183,9 +184,9 @@ def run_ray_vector(fns, seconds: float, step_timeout_s: float, masked: bool = Fa
         envs.close()
 
 
-def run_supervisor(factory, n_actions: int, workers: int, seconds: float, fragment_length: int, first_timeout_s: float, spares: int) -> dict:
+def run_supervisor(factory, n_actions: int, workers: int, seconds: float, fragment_length: int, first_timeout_s: float, options: dict) -> dict:
     spec = RunnerSpec(factory, RandomPolicy(n_actions), envs_per_runner=1, fragment_length=fragment_length, num_cpus=1)
-    with Supervisor(spec, workers, min_timeout_s=2.0, first_timeout_s=first_timeout_s, spare_runners=spares, max_consecutive_failures=20) as sup:
+    with Supervisor(spec, workers, min_timeout_s=2.0, first_timeout_s=first_timeout_s, max_consecutive_failures=20, **options) as sup:
         sup.next_fragment(timeout=120)  # start-up (actor creation) is not throughput
         before = sup.stats()["env_steps"]
         start = time.perf_counter()
@@ -206,6 +207,8 @@ def main() -> None:
     parser.add_argument("--fragment-length", type=int, default=16)
     parser.add_argument("--fault-rates", default="0.001,0.01", help="per-step probabilities p: each gives rows with p hangs + p crashes")
     parser.add_argument("--spares", type=int, default=1, help="Supervisor hot spares (idle: they reserve no core's work)")
+    parser.add_argument("--chunk-length", type=int, default=8, help="Supervisor: steps per streamed chunk")
+    parser.add_argument("--stall-floor-s", type=float, default=0.5, help="Supervisor: least step time that counts as hung")
     parser.add_argument("--only-supervisor", action="store_true", help="skip the gymnasium and RayVectorEnv rows")
     parser.add_argument("--stall-s", type=float, default=10.0, help="AsyncVectorEnv watchdog: seconds without progress = stalled")
     args = parser.parse_args()
@@ -213,7 +216,8 @@ def main() -> None:
 
     factory = load_factory(args.env) if args.env else burn_env
     rates = [float(p) for p in args.fault_rates.split(",")]
-    faulty = {p: FaultyEnvFactory(factory, {"p_hang": p, "p_exit": p, "seed": 1}) for p in rates}
+    logs = {p: tempfile.mkdtemp(prefix=f"rfb_faults_{p}_") for p in rates}  # injection logs: injected vs counted
+    faulty = {p: FaultyEnvFactory(factory, {"p_hang": p, "p_exit": p, "seed": 1, "log_dir": logs[p]}) for p in rates}
     probe = factory()
     n_actions, masked = probe.action_space.n, probe.has_wrapper_attr("action_masks")
     w = args.workers
@@ -238,21 +242,27 @@ def main() -> None:
     os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [ROOT, os.environ.get("PYTHONPATH")]))
     # idle spares hold a CPU slot but do no work: give Ray one slot each beyond the workers' cores
     ray.init(address="local", num_cpus=w + args.spares, include_dashboard=False, _temp_dir=temp_dir, log_to_driver=False)
+    options = {"spare_runners": args.spares, "chunk_length": args.chunk_length, "stall_floor_s": args.stall_floor_s}
     sup_name = f"Ray Supervisor {w} runners" + (f" + {args.spares} spare" if args.spares else "")
     try:
         if not args.only_supervisor:
             rows.append((f"RayVectorEnv x{w}", run_ray_vector([factory] * w, args.seconds, step_timeout_s=10.0, masked=masked)))
-        rows.append((sup_name, run_supervisor(factory, n_actions, w, args.seconds, args.fragment_length, first_timeout_s, args.spares)))
+        rows.append((sup_name, run_supervisor(factory, n_actions, w, args.seconds, args.fragment_length, first_timeout_s, options)))
         if not args.only_supervisor:
             rows.append((f"AsyncVectorEnv x{w} + hangs only", async_hangs))
             rows.append((f"AsyncVectorEnv x{w} + crashes only", async_crashes))
         for p in rates:
             if not args.only_supervisor:
                 rows.append((f"RayVectorEnv x{w} + {p:.1%}+{p:.1%}", run_ray_vector([faulty[p]] * w, args.seconds, step_timeout_s=max(2.0, 20 / base), masked=masked)))
-            rows.append((f"{sup_name} + {p:.1%}+{p:.1%}", run_supervisor(faulty[p], n_actions, w, args.seconds, args.fragment_length, first_timeout_s, args.spares)))
+            before = len(read_injections(logs[p]))
+            row = run_supervisor(faulty[p], n_actions, w, args.seconds, args.fragment_length, first_timeout_s, options)
+            row["injected"] = Counter(i.kind for i in read_injections(logs[p])[before:])
+            rows.append((f"{sup_name} + {p:.1%}+{p:.1%}", row))
     finally:
         ray.shutdown()
         shutil.rmtree(temp_dir, ignore_errors=True)
+        for folder in logs.values():
+            shutil.rmtree(folder, ignore_errors=True)
 
     print(f"\nfaults: p hang + p crash (os._exit) per step as named; ratio = rate / (single rate x {w}); vs ok = rate / the "
           f"fault-free Supervisor row; AsyncVectorEnv fault rows use one fault kind each at {max(rates):.1%}")
@@ -276,6 +286,10 @@ def main() -> None:
             notes = f"hangs {s['hangs']}, crashes {s['crashes']}, restarts {s['restarts']}, lost steps {s['lost_steps']}"
             if s.get("spare_takeovers"):
                 notes += f", spare takeovers {s['spare_takeovers']}"
+            if s.get("salvaged_steps"):
+                notes += f", salvaged steps {s['salvaged_steps']}"
+        if "injected" in r:
+            notes += f" (injected: {r['injected']['hang']} hangs, {r['injected']['exit']} crashes)"
         print(f"{name:46} {rate:9.0f} {ratio:6.2f} {vs_ok:>6}  {notes}")
 
 

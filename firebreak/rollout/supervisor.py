@@ -79,6 +79,7 @@ class _Slot:
 
 _ACTOR_FIELDS = ("actor", "ref", "kind", "deadline", "timeout_s", "restarts_used", "down_since", "weights_version",
                  "pid", "beat_ref", "beat_sent", "beat_due", "last_beat", "stalled", "chunks")
+_SILENT = "no heartbeat answer"
 #: A heartbeat is sent this long after the current env op would cross its stall limit, seconds.
 _BEAT_MARGIN_S = 0.01
 
@@ -299,7 +300,7 @@ class Supervisor:
                 if beat is not None:
                     self._read_beat(slot, beat, now)
             elif now - slot.beat_sent >= self._beat_patience():
-                slot.stalled = f"no heartbeat answer for {now - slot.beat_sent:.2f} s"
+                slot.stalled = f"{_SILENT} for {now - slot.beat_sent:.2f} s"
         if slot.stalled:
             slot.deadline = min(slot.deadline, now)
         elif slot.beat_ref is None and now >= slot.beat_due:
@@ -410,21 +411,23 @@ class Supervisor:
             beat = slot.last_beat
             seen = "" if beat is None else f"; last heartbeat: pid {beat['pid']}, {beat['steps']} steps done, {beat['call_seconds']:.1f} s in the call"
             why = f"stalled: {slot.stalled}{seen}"
+            alive = not slot.stalled.startswith(_SILENT)  # a silent runner would not answer salvage() either
         else:
-            why = f"sample exceeded its {slot.timeout_s:.1f} s deadline ({self._heartbeat(slot)})"
-        partial = self._lose(slot, f"{why}; killing it", "", alive=True)
+            beat, alive = self._heartbeat(slot)
+            why = f"sample exceeded its {slot.timeout_s:.1f} s deadline ({beat})"
+        partial = self._lose(slot, f"{why}; killing it", "", alive=alive)
         self._recover(slot, lambda s: self._restart_or_replace(s, kill=True))
         if partial is not None:
             self._salvaged.append(partial)
 
-    def _heartbeat(self, slot: _Slot) -> str:
-        """A description of what the hung runner reports, for the log line."""
+    def _heartbeat(self, slot: _Slot) -> tuple[str, bool]:
+        """A description of what the hung runner reports, for the log line, and whether it answered."""
         try:
             beat = ray.get(slot.actor.heartbeat.remote(), timeout=self._heartbeat_timeout_s)
         except (GetTimeoutError, RayActorError) as err:
-            return f"no heartbeat within {self._heartbeat_timeout_s} s: {type(err).__name__}"
+            return f"no heartbeat within {self._heartbeat_timeout_s} s: {type(err).__name__}", False
         slot.pid = beat["pid"]
-        return f"heartbeat: pid {beat['pid']}, {beat['steps']} steps done, {beat['call_seconds']:.1f} s in the call, RSS {beat['rss_bytes'] / 2**20:.0f} MB"
+        return f"heartbeat: pid {beat['pid']}, {beat['steps']} steps done, {beat['call_seconds']:.1f} s in the call, RSS {beat['rss_bytes'] / 2**20:.0f} MB", True
 
     # -- recovery ---------------------------------------------------------------------------
 
