@@ -78,10 +78,14 @@ def test_each_fault_kind_is_recovered_and_counted(tmp_path, kind, caplog):
     assert len(fault_lines) == 2
     if kind == "raise":
         assert "InjectedFault" in fault_lines[0].getMessage()  # the env's traceback is logged
-    if counter == "hangs":
-        # detection latency: from the fault to the log line, at most the deadline + 2 s
-        for inj, record in zip(injections, fault_lines):
-            assert record.created - inj.time <= DEADLINE + 2.0
+    # detection latency, from the fault to the log line: a hang within the 0.5 s stall floor (toy
+    # steps take microseconds) + a margin; a crash of a runner on this node at once, not after
+    # Ray's ~1 s death notice
+    for inj, record in zip(injections, fault_lines):
+        if counter == "hangs":
+            assert "stalled" in record.getMessage() and record.created - inj.time <= 0.5 + 0.5
+        elif counter == "crashes":
+            assert "exited during sample" in record.getMessage() and record.created - inj.time <= 0.3
 
 
 def test_a_fragment_lost_with_its_object_store_is_counted_and_the_runner_restarted(monkeypatch):
@@ -239,7 +243,7 @@ def _after_a_crash(log_dir, spares, caplog):
                 arrived.append(time.time())
             stats = sup.stats()
     [crash] = read_injections(log_dir)
-    [detected] = [r.created for r in caplog.records if "actor died" in r.getMessage()]
+    [detected] = [r.created for r in caplog.records if "exited during sample" in r.getMessage()]
     gap = min(t for t in arrived if t > crash.time) - crash.time
     return gap, detected + stats["restart_latency_max_s"], fragments, stats, crash
 

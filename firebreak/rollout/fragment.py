@@ -58,6 +58,7 @@ class Fragment:
     # medians over the runner's last 100 env.step / env.reset calls, seconds (nan: none yet)
     median_step_seconds: float = float("nan")
     median_reset_seconds: float = float("nan")
+    node_id: str = ""  # the Ray node the runner ran on ("" outside Ray)
 
     @property
     def num_envs(self) -> int:

@@ -90,6 +90,7 @@ class Runner:
         self._durations: dict[str, deque[float]] = {"step": deque(maxlen=100), "reset": deque(maxlen=100)}
         self._chunk: _Chunk | None = None  # the chunk being filled (read by salvage())
         self._call_rows = 0  # time steps completed in the current sample call
+        self._node_id = ray.get_runtime_context().get_node_id() if ray.is_initialized() else ""
 
     def ready(self, reset_envs: bool = False) -> int:
         """This process's pid: the answer of a started (or restarted) runner. ``ray.kill`` is
@@ -251,6 +252,7 @@ class Runner:
             rss_bytes=self._process.memory_info().rss,
             median_step_seconds=self._median("step"),
             median_reset_seconds=self._median("reset"),
+            node_id=self._node_id,
         )
 
     # -- one env, one step per call: the RayVectorEnv protocol -------------------------------

@@ -37,6 +37,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Iterator
 
 import numpy as np
+import psutil
 import ray
 from ray.exceptions import ActorUnavailableError, GetTimeoutError, ObjectLostError, RayActorError, RayError, RayTaskError
 
@@ -69,6 +70,8 @@ class _Slot:
     down_since: float | None = None  # when the current fault was detected
     weights_version: int = -1  # version of the weights this incarnation has (-1: a new incarnation)
     pid: int | None = None
+    node_id: str = ""  # the node of its process, from its first fragment
+    gone: bool = False  # its process has exited (seen by the supervisor on the same node)
     beat_ref: Any = None  # heartbeat in flight (stall detection)
     beat_sent: float = 0.0
     beat_due: float = math.inf  # when to send the next heartbeat
@@ -78,8 +81,10 @@ class _Slot:
 
 
 _ACTOR_FIELDS = ("actor", "ref", "kind", "deadline", "timeout_s", "restarts_used", "down_since", "weights_version",
-                 "pid", "beat_ref", "beat_sent", "beat_due", "last_beat", "stalled", "chunks")
+                 "pid", "node_id", "gone", "beat_ref", "beat_sent", "beat_due", "last_beat", "stalled", "chunks")
 _SILENT = "no heartbeat answer"
+#: How often the supervisor looks whether the processes of runners on its own node still exist, seconds.
+_LOCAL_POLL_S = 0.05
 #: A heartbeat is sent this long after the current env op would cross its stall limit, seconds.
 _BEAT_MARGIN_S = 0.01
 
@@ -159,6 +164,7 @@ class Supervisor:
         self._weights_ref = None
         self._weights_version = 0
         self._salvaged: list[Fragment] = []  # partial fragments of hung calls, not yet handed out
+        self._node_id = ray.get_runtime_context().get_node_id()
         self._slots = [_Slot(i, spec.create(i)) for i in range(num_runners)]
         # spares get indices past the runners' (their own seeds) and runner 0's policy until they take a slot
         self._spares = [_Slot(num_runners + k, spec.create(num_runners + k, policy_index=0), spare=True)
@@ -258,7 +264,7 @@ class Supervisor:
         slot.kind, slot.ref = "sample", stream.remote(weights, chunk_length=self._chunk_length, **kwargs)
         now = time.monotonic()
         slot.deadline = now + slot.timeout_s
-        slot.beat_ref, slot.last_beat, slot.stalled = None, None, ""
+        slot.beat_ref, slot.last_beat, slot.stalled, slot.gone = None, None, "", False
         slot.beat_due = now + min(self._stall_limit("step"), self._stall_floor_s)
 
     # -- stall detection --------------------------------------------------------------------
@@ -283,13 +289,23 @@ class Supervisor:
         """When the loop must look at this slot again without a result (time.monotonic())."""
         if slot.kind != "sample" or not self._stall_on():
             return slot.deadline
+        if self._local(slot):
+            return min(slot.deadline, time.monotonic() + _LOCAL_POLL_S)
         if slot.beat_ref is None:
             return min(slot.deadline, slot.beat_due)
         return min(slot.deadline, slot.beat_sent + self._beat_patience())
 
+    def _local(self, slot: _Slot) -> bool:
+        return slot.pid is not None and slot.node_id == self._node_id
+
     def _check_progress(self, slot: _Slot, now: float) -> None:
         """Read an answered heartbeat, send the next one when due (just after the running env
-        op would cross its stall limit), and pull the deadline in to now on a stall."""
+        op would cross its stall limit), and pull the deadline in to now on a stall. A runner
+        on this node whose process has exited is seen at once (Ray reports it ~1 s later)."""
+        if self._local(slot) and not _process_exists(slot.pid):
+            slot.gone = True
+            slot.deadline = min(slot.deadline, now)
+            return
         if slot.beat_ref is not None:
             if ray.wait([slot.beat_ref], timeout=0)[0]:
                 try:
@@ -347,6 +363,7 @@ class Supervisor:
             self._recover(slot, lambda s: self._restart_or_replace(s, kill=True))
             return partial
         slot.chunks.append(chunk)
+        slot.node_id = chunk.node_id
         if sum(c.length for c in slot.chunks) < self.spec.fragment_length:
             return None
         fragment, slot.chunks = _join(slot.chunks), []
@@ -383,7 +400,7 @@ class Supervisor:
             # The old incarnation answered before ray.kill reached it: ask again.
             self._resubmit_ready(slot)
             return
-        slot.pid = pid
+        slot.pid, slot.node_id = pid, ""  # a new incarnation: its node is known from its first chunk
         if slot.down_since is not None:
             self.metrics.restart_latency(time.monotonic() - slot.down_since)
             slot.down_since = None
@@ -405,6 +422,13 @@ class Supervisor:
         if slot.kind == "ready":
             self._fail(slot, f"runner {slot.index} not ready within {slot.timeout_s:.1f} s of (re)start", "")
             self._recover(slot, self._replace)
+            return
+        if slot.gone:
+            self.metrics.add("crashes")
+            partial = self._lose(slot, f"process {slot.pid} exited during sample", "", alive=False)
+            self._recover(slot, lambda s: self._restart_or_replace(s, kill=True))
+            if partial is not None:
+                self._salvaged.append(partial)
             return
         self.metrics.add("hangs")
         if slot.stalled:
@@ -541,6 +565,14 @@ class Supervisor:
         self._submit_ready(slot)
 
 
+def _process_exists(pid: int) -> bool:
+    """Whether process ``pid`` of this machine still runs (a zombie has exited)."""
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
 def _same(a: Any, b: Any) -> bool:
     """The same ref or generator (ObjectRefs compare by id; generators only by identity)."""
     return a is b or (type(a) is type(b) and isinstance(a, ray.ObjectRef) and a == b)
@@ -570,6 +602,7 @@ def _join(chunks: list[Fragment]) -> Fragment:
         rss_bytes=last.rss_bytes,
         median_step_seconds=last.median_step_seconds,
         median_reset_seconds=last.median_reset_seconds,
+        node_id=last.node_id,
     )
 
 
