@@ -12,7 +12,9 @@ heartbeats) with one ``ray.wait``. Per fault:
   call is left alone; the first step and reset of each runner process (compilation, caches)
   and every call before the first fragment are bounded by the deadline only;
 * past the deadline (the last resort, also with stall detection off): the same;
-* ``RayActorError`` (the process died: exit, signal, OOM kill): Ray restarts it;
+* ``RayActorError`` (the process died: exit, signal, OOM kill): Ray restarts it. A runner on the
+  supervisor's own node whose process has exited is seen at once (psutil, every 50 ms, with
+  stall detection on) rather than after Ray's ~1 s death notice;
 * ``RayTaskError`` (env code raised in ``sample``): logged with its traceback, runner restarted;
 
 then the call's fragment is counted as lost (never replaced by made-up data). With
