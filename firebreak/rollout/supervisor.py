@@ -365,7 +365,8 @@ class Supervisor:
             self._recover(slot, lambda s: self._restart_or_replace(s, kill=True))
             return partial
         slot.chunks.append(chunk)
-        slot.node_id = chunk.node_id
+        if not slot.node_id and chunk.node_id == self._node_id and _process_exists(chunk.pid):
+            slot.node_id = chunk.node_id  # its process is visible from here (same node and pid namespace)
         if sum(c.length for c in slot.chunks) < self.spec.fragment_length:
             return None
         fragment, slot.chunks = _join(slot.chunks), []
