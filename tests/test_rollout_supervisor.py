@@ -2,7 +2,9 @@
 
 import functools
 import logging
+import os
 import re
+import signal
 import time
 
 import numpy as np
@@ -301,6 +303,22 @@ def test_a_fault_loses_only_its_step_or_unfinished_chunk_and_every_delivered_tra
         np.testing.assert_array_equal(value, want, err_msg=name)
     later = [f for f in fragments if f.pid != fault.pid]
     assert later and all(f.length == LENGTH for f in later)  # the restarted runner: whole fragments again
+
+
+def test_a_spare_that_dies_while_idle_is_restarted_without_losing_a_call():
+    with Supervisor(_spec(counter_env), 1, sample_timeout_s=CRASH_DEADLINE, restart_timeout_s=30, spare_runners=1) as sup:
+        sup.next_fragment(timeout=60)
+        spare = sup._spares[0]
+        end = time.monotonic() + 30
+        while spare.kind != "idle" and time.monotonic() < end:
+            sup.next_fragment(timeout=60)
+        pid = spare.pid
+        os.kill(pid, signal.SIGKILL)  # the spare's worker process, by pid
+        while not (sup.stats()["crashes"] == 1 and spare.kind == "idle") and time.monotonic() < end:
+            sup.next_fragment(timeout=60)
+        stats = sup.stats()
+    assert stats["crashes"] == 1 and stats["restarts"] == 1 and stats["lost_fragments"] == stats["lost_steps"] == 0
+    assert spare.kind == "idle" and spare.pid != pid and stats["spare_takeovers"] == 0
 
 
 def test_rollout_config_stall_and_spare_fields_are_validated():

@@ -85,6 +85,8 @@ class _Slot:
 _ACTOR_FIELDS = ("actor", "ref", "kind", "deadline", "timeout_s", "restarts_used", "down_since", "weights_version",
                  "pid", "node_id", "gone", "beat_ref", "beat_sent", "beat_due", "last_beat", "stalled", "chunks")
 _SILENT = "no heartbeat answer"
+#: How often an idle spare gets a heartbeat, seconds.
+_SPARE_CHECK_S = 1.0
 #: How often the supervisor looks whether the processes of runners on its own node still exist, seconds.
 _LOCAL_POLL_S = 0.05
 #: A heartbeat is sent this long after the current env op would cross its stall limit, seconds.
@@ -192,6 +194,8 @@ class Supervisor:
             now = time.monotonic()
             slots = self._slots + self._spares
             for slot in slots:
+                if slot.kind == "idle":
+                    self._check_spare(slot, now)
                 if slot.kind == "sample" and self._stall_on():
                     self._check_progress(slot, now)
                 if now >= slot.deadline and not ray.wait([slot.ref], timeout=0)[0]:
@@ -289,6 +293,8 @@ class Supervisor:
 
     def _next_event(self, slot: _Slot) -> float:
         """When the loop must look at this slot again without a result (time.monotonic())."""
+        if slot.kind == "idle":
+            return slot.beat_due if slot.beat_ref is None else math.inf  # an answer wakes ray.wait
         if slot.kind != "sample" or not self._stall_on():
             return slot.deadline
         if self._local(slot):
@@ -296,6 +302,22 @@ class Supervisor:
         if slot.beat_ref is None:
             return min(slot.deadline, slot.beat_due)
         return min(slot.deadline, slot.beat_sent + self._beat_patience())
+
+    def _check_spare(self, slot: _Slot, now: float) -> None:
+        """An idle spare gets a heartbeat every ``_SPARE_CHECK_S``: one that died while waiting
+        is restarted (a crash, no call lost) instead of failing the slot it would take."""
+        if slot.beat_ref is not None and ray.wait([slot.beat_ref], timeout=0)[0]:
+            try:
+                ray.get(slot.beat_ref)
+            except RayActorError as err:
+                self.metrics.add("crashes")
+                log.error("spare %d (pid %s) died while idle: %s; restarting it", slot.index, slot.pid, _first_line(err))
+                self._fail(slot, f"spare {slot.index} died while idle: {_first_line(err)}", str(err))
+                self._restart_or_replace(slot, kill=False)
+                return
+            slot.beat_ref, slot.beat_due = None, now + _SPARE_CHECK_S
+        if slot.beat_ref is None and now >= slot.beat_due:
+            slot.beat_ref = slot.actor.heartbeat.remote()
 
     def _local(self, slot: _Slot) -> bool:
         return slot.pid is not None and slot.node_id == self._node_id
@@ -411,6 +433,7 @@ class Supervisor:
             self._submit_sample(slot)
             return
         slot.kind, slot.ref, slot.deadline, slot.failures = "idle", None, math.inf, 0
+        slot.beat_ref, slot.beat_due = None, time.monotonic() + _SPARE_CHECK_S
         waiting = next((s for s in self._slots if s.kind == "ready" and s.down_since is not None), None)
         if waiting is not None:  # a failed slot still waits for its own runner's restart: this one is quicker
             self._hand_over(waiting, slot)
