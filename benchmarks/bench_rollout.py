@@ -1,13 +1,17 @@
 """Rollout throughput: one process vs gymnasium's vector envs vs Ray, healthy and with faults.
 
     python benchmarks/bench_rollout.py [--env module:function] [--workers 2] [--seconds 8]
+        [--fault-rates 0.001,0.01] [--spares 1] [--only-supervisor]
 
 Rows (env steps/s; ratio = rate / (single-process rate x workers)):
 single process, SyncVectorEnv, AsyncVectorEnv, RayVectorEnv, Ray fragments via Supervisor; then
-the same with faults (``--p-hang`` and ``--p-crash`` per step, default 1 % each): the Ray rows
-keep going and count what they lost, AsyncVectorEnv stalls on the first hang (a watchdog thread
-waits ``--stall-s`` seconds without progress, reports "stalled" and SIGKILLs its children by pid)
-or dies on the first crash. The default env burns a few ms of CPU per step and returns
+the same with faults (for each of ``--fault-rates`` p: p hangs + p crashes per step, os._exit):
+the Ray rows keep going and count what they lost, AsyncVectorEnv stalls on the first hang (a
+watchdog thread waits ``--stall-s`` seconds without progress, reports "stalled" and SIGKILLs its
+children by pid) or dies on the first crash. The Supervisor runs with its defaults (stall
+detection at max(20 x median step, 0.5 s)) and ``--spares`` hot spares; its fault rows also
+give the ratio to its own fault-free row of the same run (``vs ok``). ``--only-supervisor``
+measures just the single-process rate and the Supervisor rows (a short run). The default env burns a few ms of CPU per step and returns
 (4, 64, 64) float32 observations, like a small FuelBreakEnv; ``--env`` takes any importable
 zero-argument factory, e.g. ``firebreak.env:make_env``.
 
@@ -28,6 +32,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections import Counter
 from typing import Callable
 
 import gymnasium as gym
@@ -39,7 +44,7 @@ sys.path.insert(0, ROOT)
 import ray  # noqa: E402
 from gymnasium.vector import AsyncVectorEnv, SyncVectorEnv  # noqa: E402
 
-from firebreak.rollout import FaultyEnvFactory, RandomPolicy, RayVectorEnv, RunnerSpec, Supervisor  # noqa: E402
+from firebreak.rollout import FaultyEnvFactory, RandomPolicy, RayVectorEnv, RunnerSpec, Supervisor, read_injections  # noqa: E402
 
 
 class BurnEnv(gym.Env):
@@ -179,9 +184,9 @@ def run_ray_vector(fns, seconds: float, step_timeout_s: float, masked: bool = Fa
         envs.close()
 
 
-def run_supervisor(factory, n_actions: int, workers: int, seconds: float, fragment_length: int, first_timeout_s: float, stall_timeout_s: float) -> dict:
+def run_supervisor(factory, n_actions: int, workers: int, seconds: float, fragment_length: int, first_timeout_s: float, options: dict) -> dict:
     spec = RunnerSpec(factory, RandomPolicy(n_actions), envs_per_runner=1, fragment_length=fragment_length, num_cpus=1)
-    with Supervisor(spec, workers, min_timeout_s=2.0, first_timeout_s=first_timeout_s, stall_timeout_s=stall_timeout_s, max_consecutive_failures=20) as sup:
+    with Supervisor(spec, workers, min_timeout_s=2.0, first_timeout_s=first_timeout_s, max_consecutive_failures=20, **options) as sup:
         sup.next_fragment(timeout=120)  # start-up (actor creation) is not throughput
         before = sup.stats()["env_steps"]
         start = time.perf_counter()
@@ -200,16 +205,19 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2, help="sub-envs / runners, one core each")
     parser.add_argument("--seconds", type=float, default=8.0, help="measuring time per row, seconds")
     parser.add_argument("--fragment-length", type=int, default=16)
-    parser.add_argument("--p-hang", type=float, default=0.01)
-    parser.add_argument("--p-crash", type=float, default=0.01)
+    parser.add_argument("--fault-rates", default="0.001,0.01", help="per-step probabilities p: each gives rows with p hangs + p crashes")
+    parser.add_argument("--spares", type=int, default=1, help="Supervisor hot spares (idle: they reserve no core's work)")
+    parser.add_argument("--chunk-length", type=int, default=8, help="Supervisor: steps per streamed chunk")
+    parser.add_argument("--stall-floor-s", type=float, default=0.5, help="Supervisor: least step time that counts as hung")
+    parser.add_argument("--only-supervisor", action="store_true", help="skip the gymnasium and RayVectorEnv rows")
     parser.add_argument("--stall-s", type=float, default=10.0, help="AsyncVectorEnv watchdog: seconds without progress = stalled")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s")
 
     factory = load_factory(args.env) if args.env else burn_env
-    faulty = FaultyEnvFactory(factory, {"p_hang": args.p_hang, "p_exit": args.p_crash, "seed": 1})
-    only_hangs = FaultyEnvFactory(factory, {"p_hang": args.p_hang, "seed": 1})
-    only_crashes = FaultyEnvFactory(factory, {"p_exit": args.p_crash, "seed": 1})
+    rates = [float(p) for p in args.fault_rates.split(",")]
+    logs = {p: tempfile.mkdtemp(prefix=f"rfb_faults_{p}_") for p in rates}  # injection logs: injected vs counted
+    faulty = {p: FaultyEnvFactory(factory, {"p_hang": p, "p_exit": p, "seed": 1, "log_dir": logs[p]}) for p in rates}
     probe = factory()
     n_actions, masked = probe.action_space.n, probe.has_wrapper_attr("action_masks")
     w = args.workers
@@ -219,44 +227,70 @@ def main() -> None:
     base = single["steps"] / single["seconds"]
     print(f"single process: {base:.0f} steps/s ({1e3 / base:.1f} ms/step)", flush=True)
     rows.append(("single process", single))
-    rows.append((f"SyncVectorEnv x{w}", _drive_vector(SyncVectorEnv([factory] * w), args.seconds, masked=masked)))
-    rows.append((f"AsyncVectorEnv x{w}", run_async_with_watchdog([factory] * w, args.seconds, args.stall_s, masked)))
-    async_hangs = run_async_with_watchdog([only_hangs] * w, args.seconds, args.stall_s, masked)
-    async_crashes = run_async_with_watchdog([only_crashes] * w, args.seconds, args.stall_s, masked)
-    # Deadlines from the measured step time (the derived p95 deadline needs 5 good fragments first).
-    fragment_s = args.fragment_length / base
-    first_timeout_s = max(2.0, 5 * fragment_s)
-    stall_timeout_s = max(1.0, 50 / base)  # no step for 50 step-times: stuck
+    if not args.only_supervisor:
+        only_hangs = FaultyEnvFactory(factory, {"p_hang": max(rates), "seed": 1})
+        only_crashes = FaultyEnvFactory(factory, {"p_exit": max(rates), "seed": 1})
+        rows.append((f"SyncVectorEnv x{w}", _drive_vector(SyncVectorEnv([factory] * w), args.seconds, masked=masked)))
+        rows.append((f"AsyncVectorEnv x{w}", run_async_with_watchdog([factory] * w, args.seconds, args.stall_s, masked)))
+        async_hangs = run_async_with_watchdog([only_hangs] * w, args.seconds, args.stall_s, masked)
+        async_crashes = run_async_with_watchdog([only_crashes] * w, args.seconds, args.stall_s, masked)
+    # The derived p95 deadline needs 5 good fragments first: the first one from the measured step time.
+    first_timeout_s = max(2.0, 5 * args.fragment_length / base)
 
     temp_dir = tempfile.mkdtemp(prefix="rfb_", dir="/tmp")
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [ROOT, os.environ.get("PYTHONPATH")]))
-    ray.init(address="local", num_cpus=w, include_dashboard=False, _temp_dir=temp_dir, log_to_driver=False)
+    # idle spares hold a CPU slot but do no work: give Ray one slot each beyond the workers' cores
+    ray.init(address="local", num_cpus=w + args.spares, include_dashboard=False, _temp_dir=temp_dir, log_to_driver=False)
+    options = {"spare_runners": args.spares, "chunk_length": args.chunk_length, "stall_floor_s": args.stall_floor_s}
+    sup_name = f"Ray Supervisor {w} runners" + (f" + {args.spares} spare" if args.spares else "")
     try:
-        rows.append((f"RayVectorEnv x{w}", run_ray_vector([factory] * w, args.seconds, step_timeout_s=10.0, masked=masked)))
-        rows.append((f"Ray Supervisor {w} runners", run_supervisor(factory, n_actions, w, args.seconds, args.fragment_length, first_timeout_s, stall_timeout_s)))
-        rows.append((f"AsyncVectorEnv x{w} + hangs only", async_hangs))
-        rows.append((f"AsyncVectorEnv x{w} + crashes only", async_crashes))
-        rows.append((f"RayVectorEnv x{w} + faults", run_ray_vector([faulty] * w, args.seconds, step_timeout_s=max(2.0, 20 / base), masked=masked)))
-        rows.append((f"Ray Supervisor {w} runners + faults", run_supervisor(faulty, n_actions, w, args.seconds, args.fragment_length, first_timeout_s, stall_timeout_s)))
+        if not args.only_supervisor:
+            rows.append((f"RayVectorEnv x{w}", run_ray_vector([factory] * w, args.seconds, step_timeout_s=10.0, masked=masked)))
+        rows.append((sup_name, run_supervisor(factory, n_actions, w, args.seconds, args.fragment_length, first_timeout_s, options)))
+        if not args.only_supervisor:
+            rows.append((f"AsyncVectorEnv x{w} + hangs only", async_hangs))
+            rows.append((f"AsyncVectorEnv x{w} + crashes only", async_crashes))
+        for p in rates:
+            if not args.only_supervisor:
+                rows.append((f"RayVectorEnv x{w} + {p:.1%}+{p:.1%}", run_ray_vector([faulty[p]] * w, args.seconds, step_timeout_s=max(2.0, 20 / base), masked=masked)))
+            before = len(read_injections(logs[p]))
+            row = run_supervisor(faulty[p], n_actions, w, args.seconds, args.fragment_length, first_timeout_s, options)
+            row["injected"] = Counter(i.kind for i in read_injections(logs[p])[before:])
+            rows.append((f"{sup_name} + {p:.1%}+{p:.1%}", row))
     finally:
         ray.shutdown()
         shutil.rmtree(temp_dir, ignore_errors=True)
+        for folder in logs.values():
+            shutil.rmtree(folder, ignore_errors=True)
 
-    print(f"\nfaults: {args.p_hang:.0%} hang + {args.p_crash:.0%} crash (os._exit) per step; ratio = rate / (single rate x {w}); AsyncVectorEnv fault rows use one fault kind each")
-    print(f"{'setup':34} {'steps/s':>9} {'ratio':>6}  notes")
+    print(f"\nfaults: p hang + p crash (os._exit) per step as named; ratio = rate / (single rate x {w}); vs ok = rate / the "
+          f"fault-free Supervisor row; AsyncVectorEnv fault rows use one fault kind each at {max(rates):.1%}")
+    print(f"{'setup':46} {'steps/s':>9} {'ratio':>6} {'vs ok':>6}  notes")
+    ok_rate = None
     for name, r in rows:
         if "error" in r or "stalled_after_s" in r:
             what = f"stalled (no step for {args.stall_s:.0f} s), children killed" if "stalled_after_s" in r else f"died: {r['error']}"
-            print(f"{name:34} {'-':>9} {'-':>6}  {what} after {r['seconds']:.1f} s")
+            print(f"{name:46} {'-':>9} {'-':>6} {'-':>6}  {what} after {r['seconds']:.1f} s")
             continue
         rate = r["steps"] / r["seconds"]
         ratio = 1.0 if name == "single process" else rate / (base * w)
+        vs_ok = ""
+        if name == sup_name:
+            ok_rate = rate
+        elif name.startswith(sup_name) and ok_rate:
+            vs_ok = f"{rate / ok_rate:.2f}"
         notes = ""
         if "stats" in r:
             s = r["stats"]
             notes = f"hangs {s['hangs']}, crashes {s['crashes']}, restarts {s['restarts']}, lost steps {s['lost_steps']}"
-        print(f"{name:34} {rate:9.0f} {ratio:6.2f}  {notes}")
+            if s.get("spare_takeovers"):
+                notes += f", spare takeovers {s['spare_takeovers']}"
+            if s.get("salvaged_steps"):
+                notes += f", salvaged steps {s['salvaged_steps']}"
+        if "injected" in r:
+            notes += f" (injected: {r['injected']['hang']} hangs, {r['injected']['exit']} crashes)"
+        print(f"{name:46} {rate:9.0f} {ratio:6.2f} {vs_ok:>6}  {notes}")
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ processes with one CPU each, fragments of ``--fragment`` steps, on both engines:
   handling (``restart_failed_env_runners=True``, ``sample_timeout_s=--deadline``). Its runners still
   run a tiny Q-network per step (one 4-channel conv, a linear head).
 * firebreak: `firebreak.rollout.Supervisor` over `EnvRunner` actors with `RandomPolicy`, fragment
-  deadline at least ``--deadline`` s (its default adaptive deadline otherwise, no stall detection),
+  deadline at least ``--deadline`` s (its default adaptive deadline otherwise; stall detection at its defaults),
   up to 20 failures of one runner in a row before `RolloutError`.
 
 Faults come from `firebreak.rollout.faults.FaultInjector` (each logged before it fires, so counts are

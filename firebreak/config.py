@@ -55,6 +55,13 @@ class RolloutConfig(_Section):
     num_cpus_per_runner: float = Field(1.0, gt=0)
     runner_resources: dict[str, float] = {}
     memory_limit_mb: float | None = Field(None, gt=0, description="recycle a runner above this RSS")
+    stall_factor: float | None = Field(20.0, gt=0, description="an env step running longer than this x the recent "
+                                       "median step time (and stall_floor_s) is a hang; null: deadline only")
+    stall_floor_s: float = Field(0.5, ge=0, description="the least time a step may take before it is a hang, seconds")
+    chunk_length: int | None = Field(8, ge=1, description="a runner streams each fragment in chunks of this many "
+                                     "steps per env, so a crash loses at most one chunk; null: one chunk")
+    spare_runners: int = Field(0, ge=0, description="idle started runners that take a failed runner's slot at once "
+                                                    "(each reserves num_cpus_per_runner)")
 
 
 class ExplorationConfig(_Section):
@@ -164,6 +171,9 @@ class Config(_Section):
     def _consistent(self) -> "Config":
         if self.exploration.epsilon_end > self.exploration.epsilon_start:
             raise ValueError("exploration.epsilon_end must not exceed exploration.epsilon_start")
+        if self.rollout.chunk_length is not None and self.rollout.chunk_length > self.rollout.fragment_length:
+            raise ValueError(f"rollout.chunk_length ({self.rollout.chunk_length}) must not exceed rollout.fragment_length "
+                             f"({self.rollout.fragment_length}); null streams one chunk per fragment")
         if self.learner.buffer_size < self.rollout.envs_per_runner * self.rollout.fragment_length * 2:
             raise ValueError("learner.buffer_size must hold at least two fragments "
                              "(2 x rollout.envs_per_runner x rollout.fragment_length)")

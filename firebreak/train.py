@@ -243,10 +243,11 @@ class Evaluator:
 def _check_cpus(cfg: Config, available: float, strict: bool) -> None:
     """Actors that cannot all be placed wait forever for a CPU (and the supervisor would keep
     replacing a runner that never starts): on a local instance that is a configuration error."""
-    needed = cfg.rollout.runners * cfg.rollout.num_cpus_per_runner + cfg.learner.num_cpus
+    needed = (cfg.rollout.runners + cfg.rollout.spare_runners) * cfg.rollout.num_cpus_per_runner + cfg.learner.num_cpus
     if needed <= available:
         return
-    message = (f"rollout.runners={cfg.rollout.runners} x rollout.num_cpus_per_runner="
+    spares = f" + spare_runners={cfg.rollout.spare_runners}" if cfg.rollout.spare_runners else ""
+    message = (f"rollout.runners={cfg.rollout.runners}{spares} x rollout.num_cpus_per_runner="
                f"{cfg.rollout.num_cpus_per_runner:g} + learner.num_cpus={cfg.learner.num_cpus:g} = {needed:g} CPUs, "
                f"but this Ray cluster has {available:g}")
     if strict:
@@ -368,7 +369,9 @@ def train(cfg: Config, *, address: str | None = None, resume: str | None = None,
             memory = None if cfg.rollout.memory_limit_mb is None else int(cfg.rollout.memory_limit_mb * 2**20)
             sampler = Supervisor(spec, runners, sample_timeout_s=cfg.rollout.sample_timeout_s,
                                  min_timeout_s=cfg.rollout.min_timeout_s, first_timeout_s=cfg.rollout.first_timeout_s,
-                                 max_consecutive_failures=cfg.rollout.max_consecutive_failures, memory_limit_bytes=memory)
+                                 max_consecutive_failures=cfg.rollout.max_consecutive_failures, memory_limit_bytes=memory,
+                                 stall_factor=cfg.rollout.stall_factor, stall_floor_s=cfg.rollout.stall_floor_s,
+                                 spare_runners=cfg.rollout.spare_runners, chunk_length=cfg.rollout.chunk_length)
         else:
             learner = _LocalLearner(dqn_config(cfg), obs_shape, payload, cfg.run.seed,
                                     _collect_demonstrations(cfg, env_kwargs, progress))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import time
 
 import gymnasium as gym
 import numpy as np
@@ -21,14 +22,17 @@ class PlainCounterEnv(gym.Env):
 
     obs = [t in episode, last action, seed-derived offset, total steps of this instance];
     reward = action; terminates after ``length`` steps, truncates at ``truncate_at`` if set.
-    ``fail=True`` raises in construction.
+    ``fail=True`` raises in construction; ``build_s`` seconds of construction time stand for a
+    real env's (rasters, caches).
     """
 
     metadata: dict = {}
 
-    def __init__(self, n_actions: int = 4, length: int = 5, truncate_at: int | None = None, fail: bool = False):
+    def __init__(self, n_actions: int = 4, length: int = 5, truncate_at: int | None = None, fail: bool = False,
+                 build_s: float = 0.0):
         if fail:
             raise ValueError("CounterEnv(fail=True): deterministic construction failure")
+        time.sleep(build_s)
         self.observation_space = gym.spaces.Box(-1e9, 1e9, (4,), np.float32)
         self.action_space = gym.spaces.Discrete(n_actions)
         self.n_actions, self.length, self.truncate_at = n_actions, length, truncate_at

@@ -141,7 +141,8 @@ def test_a_worker_node_dies_mid_training_and_its_runners_move(private_ray_env, t
               f"{moved[0][0] - killed_at[0]:.1f} s later; faults {summary['faults']}")
         faults = summary["faults"]
         assert faults["crashes"] + faults["hangs"] + faults["replacements"] > 0, faults
-        assert faults["lost_steps"] > 0 and faults["lost_steps"] == 16 * faults["lost_fragments"], faults
+        # each failed call loses its fault's step, or (a dead process) at most its unfinished chunk
+        assert 0 < faults["lost_fragments"] <= faults["lost_steps"] <= cfg.rollout.chunk_length * faults["lost_fragments"], faults
         assert summary["env_steps"] >= 3200 and summary["updates"] > 0
         assert load_checkpoint(Path(summary["checkpoint"]))["counters"]["env_steps"] == summary["env_steps"]
     finally:

@@ -72,3 +72,20 @@ def test_heartbeat_answers_during_a_long_sample(tmp_path):
         assert ray.get(ref).num_steps == 20
     finally:
         ray.kill(runner)
+
+
+def test_chunks_are_the_fragment_cut_in_time_and_salvage_gives_the_completed_rows():
+    from firebreak.rollout.runner import Runner
+
+    whole = Runner(counter_env, RandomPolicy(4), 2, 10, 3, 0)
+    chunked = Runner(counter_env, RandomPolicy(4), 2, 10, 3, 0)
+    fragments = [whole.sample() for _ in range(2)]
+    chunks = [c for _ in range(2) for c in chunked.sample_chunks(chunk_length=4)]
+    assert [c.length for c in chunks] == [4, 4, 2] * 2
+    for frag, parts in zip(fragments, (chunks[:3], chunks[3:])):
+        for name in ("obs", "actions", "rewards", "terminated", "truncated", "next_obs", "next_masks"):
+            np.testing.assert_array_equal(np.concatenate([getattr(p, name) for p in parts], axis=1), getattr(frag, name))
+        assert [(e.env_index, e.step) for e in frag.episodes] == [
+            (e.env_index, e.step + 4 * k) for k, p in enumerate(parts) for e in p.episodes]
+    assert chunked.salvage() == (10, None)  # between calls: nothing in progress
+    assert not np.isnan(fragments[0].median_step_seconds) and not np.isnan(fragments[0].median_reset_seconds)

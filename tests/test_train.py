@@ -124,8 +124,10 @@ def test_chaos_run_finishes_with_every_fault_counted(ray_local, tmp_path):  # no
     fatal = [i for i in injected if i.kind != "slow"]
     assert summary["env_steps"] >= 640 and len(fatal) > 0
     counted = faults["hangs"] + faults["crashes"] + faults["env_errors"]
-    # Every counted fault lost exactly its own fragment, nothing more and nothing made up.
-    assert faults["lost_fragments"] == counted and faults["lost_steps"] == 16 * counted
+    # Every counted fault lost its own step, or (a dead process) at most its unfinished chunk;
+    # nothing made up.
+    assert faults["lost_fragments"] == counted
+    assert counted <= faults["lost_steps"] <= cfg.rollout.chunk_length * counted
     # Every injection is counted, except at most one per runner in the calls still in flight when
     # the run reached its step budget (the driver stops waiting for them). A crash that Ray had
     # not reported by the deadline is counted as a hang, so crashes and hangs are compared together.

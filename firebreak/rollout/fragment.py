@@ -36,7 +36,8 @@ class Fragment:
     """Transitions of ``num_envs`` envs x ``length`` steps, plus episode stats and timing.
 
     Timing is in seconds: ``env_seconds`` inside ``env.step``/``env.reset``, ``policy_seconds``
-    inside the policy, ``sample_seconds`` the whole call. ``rss_bytes`` is the runner process's
+    inside the policy, ``sample_seconds`` the whole call; ``median_step_seconds`` and
+    ``median_reset_seconds`` feed the supervisor's stall detection. ``rss_bytes`` is the runner process's
     resident memory at the end of the call.
     """
 
@@ -54,6 +55,10 @@ class Fragment:
     policy_seconds: float
     sample_seconds: float
     rss_bytes: int
+    # medians over the runner's last 100 env.step / env.reset calls, seconds (nan: none yet)
+    median_step_seconds: float = float("nan")
+    median_reset_seconds: float = float("nan")
+    node_id: str = ""  # the Ray node the runner ran on ("" outside Ray)
 
     @property
     def num_envs(self) -> int:

@@ -5,12 +5,15 @@ from __future__ import annotations
 import ray
 from ray.util import metrics as ray_metrics
 
-#: Monotonic counters: ``fragments``/``env_steps`` delivered; faults by kind (``hangs``: past the
-#: deadline and killed, ``crashes``: the actor process died, ``env_errors``: env code raised, in
-#: ``sample`` or in the runner's constructor); ``restarts`` (Ray restarts of the same actor),
-#: ``replacements`` (fresh actors), ``recycled`` (runners restarted past the memory limit);
-#: ``lost_fragments``/``lost_steps``: what the failed calls would have produced. A process that
-#: died but that Ray has not reported dead by the deadline (Ray takes ~1-2 s) counts as a hang.
+#: Monotonic counters: ``fragments``/``env_steps`` delivered (partial fragments of failed calls
+#: included); faults by kind (``hangs``: stalled or past the deadline, and killed; ``crashes``: the
+#: actor process died; ``env_errors``: env code raised, in ``sample`` or in the runner's
+#: constructor); ``restarts`` (Ray restarts of the same actor), ``replacements`` (fresh actors),
+#: ``recycled`` (runners restarted past the memory limit); ``lost_fragments``: failed calls;
+#: ``lost_steps``: env steps they lost (the fault's own step, plus what a dead process had not
+#: handed over: see ``Supervisor._lose``); ``salvaged_steps``: steps the failed calls handed over;
+#: ``spare_takeovers``: failed runners' slots handed to an idle hot spare. A process that died but
+#: that Ray has not reported dead by the deadline (Ray takes ~1-2 s) counts as a hang.
 COUNTERS = (
     "fragments",
     "env_steps",
@@ -22,6 +25,8 @@ COUNTERS = (
     "recycled",
     "lost_fragments",
     "lost_steps",
+    "spare_takeovers",
+    "salvaged_steps",
 )
 
 

@@ -1,21 +1,25 @@
 """`EnvRunner`: a Ray actor that hosts a few envs and a CPU copy of the policy.
 
 One ``sample()`` call returns one whole `Fragment` (``fragment_length`` steps of every env):
-one Ray round trip per fragment, never one per env step. The runner does not protect itself
+one Ray round trip per fragment, never one per env step; ``sample_chunks()`` streams the same
+steps as a few chunks, so that the steps done before a fault are not lost with it. The runner does not protect itself
 against its envs: a crash kills it, a hang blocks it. The driver-side `Supervisor` owns
 deadlines, kills and restarts; ``heartbeat()`` runs in its own concurrency group so it answers
-while ``sample()`` is busy (unless native code holds the GIL).
+while ``sample()`` is busy (unless native code holds the GIL) and says which env operation
+(``step``/``reset``) is running and for how long: the supervisor's stall detection compares
+that with the median step time the fragments report.
 
 The ``reset_env``/``step_env``/``call_env`` methods drive env 0 step by step for `RayVectorEnv`.
 """
 
 from __future__ import annotations
 
+import math
 import os
-import threading
 import time
+from collections import deque
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import gymnasium as gym
 import numpy as np
@@ -29,6 +33,23 @@ from firebreak.rollout.policy import Policy
 def _scalar_items(info: dict) -> dict[str, float | int | bool]:
     """The items of an info dict that are Python or numpy scalars, as Python scalars."""
     return {k: np.asarray(v).item() for k, v in info.items() if np.isscalar(v) or (isinstance(v, np.ndarray) and v.ndim == 0)}
+
+
+class _Chunk:
+    """The arrays of one fragment (or chunk) being filled, ``[env, t]``; rows ``< done`` are complete."""
+
+    def __init__(self, n_envs: int, length: int, obs0: np.ndarray, n_actions: int | None):
+        self.length, self.done, self.started = length, 0, time.monotonic()
+        self.obs = np.empty((n_envs, length) + obs0.shape, obs0.dtype)
+        self.next_obs = np.empty_like(self.obs)
+        self.rewards = np.empty((n_envs, length), np.float32)
+        self.terminated = np.empty((n_envs, length), bool)
+        self.truncated = np.empty((n_envs, length), bool)
+        self.next_masks = None if n_actions is None else np.empty((n_envs, length, n_actions), bool)
+        self.actions: np.ndarray | None = None  # shape known from the first actions
+        self.episodes: list[EpisodeStats] = []
+        self.env_seconds = self.policy_seconds = 0.0
+        self.first_row = 0  # rows of the same sample call before this chunk
 
 
 class Runner:
@@ -61,92 +82,177 @@ class Runner:
         self._ep_return = np.zeros(envs_per_runner)
         self._ep_length = np.zeros(envs_per_runner, dtype=np.int64)
         self._process = psutil.Process()
-        # Read by heartbeat() from its own thread; plain ints/floats are safe to share here.
+        # Read by heartbeat() from its own thread; plain ints/floats/strings are safe to share here.
         self._steps_done = 0
         self._call_started: float | None = None
+        self._op: str | None = None  # env operation running now: "step", "reset" or None
+        self._op_started = 0.0
+        self._durations: dict[str, deque[float]] = {"step": deque(maxlen=100), "reset": deque(maxlen=100)}
+        self._chunk: _Chunk | None = None  # the chunk being filled (read by salvage())
+        self._call_rows = 0  # time steps completed in the current sample call
+        self._node_id = ray.get_runtime_context().get_node_id() if ray.is_initialized() else ""
 
-    def ready(self) -> int:
+    def ready(self, reset_envs: bool = False) -> int:
         """This process's pid: the answer of a started (or restarted) runner. ``ray.kill`` is
-        asynchronous, so the caller compares pids to know the call reached the new incarnation."""
+        asynchronous, so the caller compares pids to know the call reached the new incarnation.
+        ``reset_envs``: reset the envs now rather than in the first ``sample`` (a hot spare
+        does this while it waits)."""
+        if reset_envs and self._obs is None:
+            self._reset_all()
         return os.getpid()
 
-    def heartbeat(self) -> dict[str, float | int]:
+    def heartbeat(self) -> dict[str, Any]:
         """``pid``, ``steps`` (env steps since start), ``call_seconds`` (time in the current
-        ``sample``/``step_env`` call, 0 when idle) and ``rss_bytes`` of this process."""
-        started = self._call_started
+        ``sample``/``step_env`` call, 0 when idle), ``op`` (the env operation running now,
+        ``"step"``, ``"reset"`` or None), ``op_seconds`` (how long it has run, seconds),
+        ``op_warm`` (this process has finished one of that kind before: the first one may
+        compile or load caches) and ``rss_bytes`` of this process."""
+        started, op, op_started = self._call_started, self._op, self._op_started
         return {
             "pid": os.getpid(),
             "steps": self._steps_done,
             "call_seconds": 0.0 if started is None else time.monotonic() - started,
+            "op": op,
+            "op_seconds": 0.0 if op is None else time.monotonic() - op_started,
+            "op_warm": op is not None and len(self._durations[op]) > 0,
             "rss_bytes": self._process.memory_info().rss,
         }
+
+    def _timed(self, op: str, fn: Callable, *args, **kwargs):
+        """Run one env operation, visible to ``heartbeat`` while it runs; its duration is kept."""
+        self._op_started = time.monotonic()
+        self._op = op
+        result = fn(*args, **kwargs)
+        self._op = None
+        self._durations[op].append(time.monotonic() - self._op_started)
+        return result
+
+    def _median(self, op: str) -> float:
+        durations = self._durations[op]
+        return float(np.median(durations)) if durations else math.nan
+
+    def _reset_all(self) -> None:
+        self._obs = [self._timed("reset", env.reset, seed=s)[0] for env, s in zip(self._envs, self._reset_seeds)]
+        if self._has_masks:
+            self._masks = [self._mask(env) for env in self._envs]
 
     def _mask(self, env: gym.Env) -> np.ndarray:
         return np.asarray(env.get_wrapper_attr("action_masks")(), dtype=bool)
 
-    def sample(self, weights: Any = None) -> Fragment:
-        """Step every env ``fragment_length`` times; ``weights`` (if not None) go to the policy first."""
-        start = self._call_started = time.monotonic()
-        env_s = policy_s = 0.0
+    def _prepare(self, weights: Any, policy: Policy | None, runner_index: int | None) -> None:
+        self._call_started, self._call_rows = time.monotonic(), 0
+        if policy is not None:
+            self._policy = policy
+        if runner_index is not None:
+            self._index = runner_index
         if weights is not None:
             self._policy.set_weights(weights)
+
+    def sample(self, weights: Any = None, policy: Policy | None = None, runner_index: int | None = None) -> Fragment:
+        """Step every env ``fragment_length`` times; ``weights`` (if not None) go to the policy first.
+
+        ``policy`` and ``runner_index`` (if not None) replace the ones given at construction
+        before that: a hot spare taking over runner ``runner_index``'s slot acts as it."""
+        self._prepare(weights, policy, runner_index)
+        fragment = self._run(self._fragment_length)
+        self._call_started = None
+        return fragment
+
+    def sample_chunks(self, weights: Any = None, policy: Policy | None = None, runner_index: int | None = None,
+                      chunk_length: int | None = None) -> Iterator[Fragment]:
+        """`sample` as a generator of consecutive fragments of ``chunk_length`` steps per env
+        (None: one chunk; the last may be shorter), so that the steps done before a fault can
+        reach the caller (Ray: call with ``num_returns="streaming"``). When env code raises,
+        the steps of the chunk completed before it come first as a shorter chunk, then the error."""
+        self._prepare(weights, policy, runner_index)
+        done, chunk_length = 0, chunk_length or self._fragment_length
+        while done < self._fragment_length:
+            length = min(chunk_length, self._fragment_length - done)
+            try:
+                chunk = self._run(length)
+            except Exception:
+                _, partial = self.salvage()
+                if partial is not None:
+                    yield partial
+                raise
+            done += length
+            yield chunk
+        self._call_started = None
+
+    def salvage(self) -> tuple[int, Fragment | None]:
+        """``(rows, partial)``: the time steps (rows of all envs) completed in the current call,
+        and the completed rows of the chunk in progress as a fragment (None: none). `EnvRunner`
+        runs this in the heartbeat group: a hung runner still hands over what it did before
+        the hang. Rows of chunks already yielded are never included."""
+        chunk = self._chunk
+        if chunk is None:
+            return self._call_rows, None
+        done = chunk.done  # read once: the env thread may finish another row meanwhile
+        return chunk.first_row + done, None if done == 0 else self._fragment(chunk, done)
+
+    def _run(self, length: int) -> Fragment:
+        """Step every env ``length`` times from where the last call stopped."""
         if self._obs is None:
             t = time.perf_counter()
-            self._obs = [env.reset(seed=s)[0] for env, s in zip(self._envs, self._reset_seeds)]
-            if self._has_masks:
-                self._masks = [self._mask(env) for env in self._envs]
-            env_s += time.perf_counter() - t
-        n_envs, length = len(self._envs), self._fragment_length
-        obs0 = np.asarray(self._obs[0])
-        obs = np.empty((n_envs, length) + obs0.shape, obs0.dtype)
-        next_obs = np.empty_like(obs)
-        rewards = np.empty((n_envs, length), np.float32)
-        terminated = np.empty((n_envs, length), bool)
-        truncated = np.empty((n_envs, length), bool)
-        next_masks = np.empty((n_envs, length, len(self._masks[0])), bool) if self._has_masks else None
-        actions = None
-        episodes: list[EpisodeStats] = []
+            self._reset_all()
+            reset_s = time.perf_counter() - t
+        else:
+            reset_s = 0.0
+        n_envs = len(self._envs)
+        chunk = _Chunk(n_envs, length, np.asarray(self._obs[0]), len(self._masks[0]) if self._has_masks else None)
+        chunk.env_seconds, chunk.first_row = reset_s, self._call_rows
+        self._chunk = chunk
         for t in range(length):
-            obs[:, t] = self._obs
+            chunk.obs[:, t] = self._obs
             tp = time.perf_counter()
-            step_actions = np.asarray(self._policy(obs[:, t], np.stack(self._masks) if self._has_masks else None, self._rng))
-            policy_s += time.perf_counter() - tp
-            if actions is None:
-                actions = np.empty((n_envs, length) + step_actions.shape[1:], step_actions.dtype)
-            actions[:, t] = step_actions
+            step_actions = np.asarray(self._policy(chunk.obs[:, t], np.stack(self._masks) if self._has_masks else None, self._rng))
+            chunk.policy_seconds += time.perf_counter() - tp
+            if chunk.actions is None:
+                chunk.actions = np.empty((n_envs, length) + step_actions.shape[1:], step_actions.dtype)
+            chunk.actions[:, t] = step_actions
             te = time.perf_counter()
             for i, env in enumerate(self._envs):
-                o, r, term, trunc, info = env.step(step_actions[i])
-                next_obs[i, t], rewards[i, t], terminated[i, t], truncated[i, t] = o, r, term, trunc
+                o, r, term, trunc, info = self._timed("step", env.step, step_actions[i])
+                chunk.next_obs[i, t], chunk.rewards[i, t], chunk.terminated[i, t], chunk.truncated[i, t] = o, r, term, trunc
                 self._ep_return[i] += r
                 self._ep_length[i] += 1
                 if self._has_masks:
-                    next_masks[i, t] = self._masks[i] = self._mask(env)
+                    chunk.next_masks[i, t] = self._masks[i] = self._mask(env)
                 if term or trunc:
-                    episodes.append(EpisodeStats(i, t, float(self._ep_return[i]), int(self._ep_length[i]), bool(term), _scalar_items(info)))
+                    chunk.episodes.append(EpisodeStats(i, t, float(self._ep_return[i]), int(self._ep_length[i]), bool(term), _scalar_items(info)))
                     self._ep_return[i], self._ep_length[i] = 0.0, 0
-                    o, _ = env.reset()
+                    o, _ = self._timed("reset", env.reset)
                     if self._has_masks:
                         self._masks[i] = self._mask(env)
                 self._obs[i] = o
                 self._steps_done += 1
-            env_s += time.perf_counter() - te
-        self._call_started = None
+            chunk.env_seconds += time.perf_counter() - te
+            chunk.done = t + 1
+            self._call_rows += 1
+        self._chunk = None
+        return self._fragment(chunk, length)
+
+    def _fragment(self, chunk: "_Chunk", rows: int) -> Fragment:
+        """The first ``rows`` time steps of ``chunk`` as a `Fragment` (copies when partial)."""
+        cut = (lambda a: a) if rows == chunk.length else (lambda a: None if a is None else a[:, :rows].copy())
         return Fragment(
             runner_index=self._index,
             pid=os.getpid(),
-            obs=obs,
-            actions=actions,
-            rewards=rewards,
-            terminated=terminated,
-            truncated=truncated,
-            next_obs=next_obs,
-            next_masks=next_masks,
-            episodes=episodes,
-            env_seconds=env_s,
-            policy_seconds=policy_s,
-            sample_seconds=time.monotonic() - start,
+            obs=cut(chunk.obs),
+            actions=cut(chunk.actions),
+            rewards=cut(chunk.rewards),
+            terminated=cut(chunk.terminated),
+            truncated=cut(chunk.truncated),
+            next_obs=cut(chunk.next_obs),
+            next_masks=cut(chunk.next_masks),
+            episodes=[e for e in chunk.episodes if e.step < rows],
+            env_seconds=chunk.env_seconds,
+            policy_seconds=chunk.policy_seconds,
+            sample_seconds=time.monotonic() - chunk.started,
             rss_bytes=self._process.memory_info().rss,
+            median_step_seconds=self._median("step"),
+            median_reset_seconds=self._median("reset"),
+            node_id=self._node_id,
         )
 
     # -- one env, one step per call: the RayVectorEnv protocol -------------------------------
@@ -186,8 +292,12 @@ class EnvRunner(Runner):
         super().__init__(env_factory, policy, envs_per_runner, fragment_length, seed, runner_index)
 
     @ray.method(concurrency_group="heartbeat")
-    def heartbeat(self) -> dict[str, float | int]:
+    def heartbeat(self) -> dict[str, Any]:
         return super().heartbeat()
+
+    @ray.method(concurrency_group="heartbeat")
+    def salvage(self) -> tuple[int, Fragment | None]:
+        return super().salvage()
 
 
 @dataclass
@@ -210,12 +320,18 @@ class RunnerSpec:
     resources: dict[str, float] = field(default_factory=dict)
     max_restarts: int = -1
 
-    def create(self, index: int, reseed: bool = False) -> ray.actor.ActorHandle:
+    def policy_for(self, index: int) -> Policy | None:
+        """The policy of runner ``index``: ``policy_for_runner(index)``, or the shared ``policy``."""
+        return self.policy if self.policy_for_runner is None else self.policy_for_runner(index)
+
+    def create(self, index: int, reseed: bool = False, policy_index: int | None = None) -> ray.actor.ActorHandle:
         """Start runner ``index``, its envs seeded from ``seed + index * envs_per_runner``, or
-        from OS entropy with ``reseed`` (a replacement must not replay its predecessor's episodes)."""
+        from OS entropy with ``reseed`` (a replacement must not replay its predecessor's episodes).
+        ``policy_index``: build the policy of that runner instead (a hot spare, whose own index
+        lies past the runners', starts with runner 0's policy and adopts a slot's when it takes it)."""
         return create_runner(
             self.env_factory,
-            self.policy if self.policy_for_runner is None else self.policy_for_runner(index),
+            self.policy_for(index if policy_index is None else policy_index),
             envs_per_runner=self.envs_per_runner,
             fragment_length=self.fragment_length,
             seed=None if self.seed is None or reseed else self.seed + index * self.envs_per_runner,
