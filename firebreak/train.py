@@ -415,6 +415,7 @@ def train(cfg: Config, *, address: str | None = None, resume: str | None = None,
              "obs_layers": list(OBSERVATION_LAYERS)}
     if payload is not None:
         _check_resume(cfg, payload, model, resume)
+    evaluator = Evaluator(cfg)  # a bad run.eval_landscapes fails here, before minutes of set-up
     # updates counts all gradient steps; pretrain_updates those on demonstrations before sampling;
     # lost_updates those a learner restart lost (run again: they count as not done)
     counters = {"env_steps": 0, "fragments": 0, "updates": 0, "pretrain_updates": 0, "lost_updates": 0,
@@ -522,7 +523,6 @@ def train(cfg: Config, *, address: str | None = None, resume: str | None = None,
             sampler = _LocalSampler(EnvFactory(env_kwargs, faults),
                                     QPolicy(cfg.learner.network, cfg.learner.network_kwargs, obs_shape[0],
                                             torch_threads=None), cfg)
-        evaluator = Evaluator(cfg)
         writer = SummaryWriter(str(run_dir / "tb"))
         eval_policy = QPolicy(cfg.learner.network, cfg.learner.network_kwargs, obs_shape[0], epsilon=0.0,
                               torch_threads=None)

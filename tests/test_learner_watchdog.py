@@ -96,3 +96,52 @@ def test_a_hung_learner_is_killed_at_its_deadline_and_restored(ray_local, tmp_pa
     assert learner.info()["pid"] != pid and _equal(learner.get_weights(), state["dqn"]["q_network"])
     ray.kill(handle)
     ray.kill(restore_point)
+
+
+def _alive_firebreak_actors() -> list[str]:
+    names = ("LearnerActor", "RestorePoint", "EnvRunner")
+    return [a["ActorClassName"] for a in ray._private.state.actors().values()
+            if a["State"] != "DEAD" and a["ActorClassName"] in names]
+
+
+@pytest.mark.timeout(180)
+def test_an_error_mid_run_releases_actors_and_signal_handlers(ray_local, tmp_path, monkeypatch):  # noqa: F811
+    cfg = load_config(SMOKE, [f"run.out_dir={tmp_path}", "run.name=error", "run.eval_every_env_steps=64"])
+    before = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+    assert not _alive_firebreak_actors()
+
+    def broken(self, policy):
+        raise RuntimeError("evaluation failed")
+
+    monkeypatch.setattr(firebreak.train.Evaluator, "__call__", broken)
+    with pytest.raises(RuntimeError, match="evaluation failed") as error:
+        train(cfg, progress=False)
+    # error.tb keeps train()'s frames, and so its actor handles, alive: only an explicit kill ends the actors
+    assert {sig: signal.getsignal(sig) for sig in before} == before
+    for _ in range(50):  # ray.kill is asynchronous
+        if not _alive_firebreak_actors():
+            break
+        time.sleep(0.2)
+    assert not _alive_firebreak_actors()
+
+
+def test_a_bad_eval_source_fails_before_set_up(ray_local, tmp_path):  # noqa: F811
+    cfg = load_config(SMOKE, [f"run.out_dir={tmp_path}", f"run.eval_landscapes={tmp_path}/missing.tif"])
+    before = signal.getsignal(signal.SIGTERM)
+    began = time.monotonic()
+    with pytest.raises(Exception, match="missing.tif"):
+        train(cfg, progress=False)
+    assert time.monotonic() - began < 5  # no actors were started for it
+    assert signal.getsignal(signal.SIGTERM) is before and not _alive_firebreak_actors()
+
+
+def test_resuming_with_another_network_names_the_keys_that_differ(tmp_path):
+    cfg = load_config(SMOKE, [f"run.out_dir={tmp_path}"])
+    path = tmp_path / "other.pt"
+    model = {"kind": "basic", "kwargs": {"hidden": 32, "num_layers": 2}, "obs_shape": [len(OBSERVATION_LAYERS), 24, 24],
+             "obs_layers": list(OBSERVATION_LAYERS)}
+    firebreak.train.save_checkpoint(path, learner_state={}, model=model, config=cfg.model_dump(), counters={})
+    with pytest.raises(firebreak.train.ConfigError, match=r"other\.pt: cannot resume, the network differs: "
+                       r"learner\.network_kwargs \(checkpoint \{'hidden': 32, 'num_layers': 2\}, config "
+                       r"\{'hidden': 16, 'num_layers': 2\}\)\. Resume without --config"):
+        train(cfg, resume=str(path), progress=False)
