@@ -293,7 +293,7 @@ class _RemoteLearner:
         import ray
 
         if self.restore_point is not None:
-            ray.get(self.restore_point.set.remote(state), timeout=self.call_timeout_s)
+            ray.get(self.restore_point.set.remote(state), timeout=self.restart_timeout_s)
 
 
 class _LocalSampler:

@@ -10,6 +10,7 @@ import pytest
 import ray
 import torch
 
+import firebreak.rollout.learner
 import firebreak.train
 from firebreak.config import load_config
 from firebreak.dqn.checkpoint import load_checkpoint
@@ -78,20 +79,23 @@ def test_a_hung_learner_is_killed_at_its_deadline_and_restored(ray_local, tmp_pa
     learner.set_restore_point(state)
     learner.updates = 9  # as if 2 updates had run since that checkpoint
     pid = learner.info()["pid"]
+    killed_at = []
+    kill_hung = learner._kill_hung
+    learner._kill_hung = lambda what: (killed_at.append(time.monotonic()), kill_hung(what))
     os.kill(pid, signal.SIGSTOP)  # a hang: the process is alive and never answers
     try:
         began = time.monotonic()
         learner.start_train(1)
-        while not learner.finished_train()[0]:
+        while not learner.finished_train()[0]:  # the driver loop polls like this between fragments
             time.sleep(0.1)
-        detected = time.monotonic() - began
     finally:
         try:
             os.kill(pid, signal.SIGCONT)
         except ProcessLookupError:
             pass
     assert learner.hangs == 1 and learner.restarts == 1 and learner.restarted
-    assert 3.0 <= detected < 3.0 + 30.0, detected  # the deadline, plus the restart
+    (killed,) = killed_at
+    assert 3.0 <= killed - began < 3.0 + 2.0, killed - began  # at the deadline (the restart comes after)
     assert learner.updates == 7 and learner.lost_updates == 2
     assert learner.info()["pid"] != pid and _equal(learner.get_weights(), state["dqn"]["q_network"])
     ray.kill(handle)
@@ -118,21 +122,21 @@ def test_an_error_mid_run_releases_actors_and_signal_handlers(ray_local, tmp_pat
         train(cfg, progress=False)
     # error.tb keeps train()'s frames, and so its actor handles, alive: only an explicit kill ends the actors
     assert {sig: signal.getsignal(sig) for sig in before} == before
-    for _ in range(50):  # ray.kill is asynchronous
+    for _ in range(150):  # ray.kill is asynchronous
         if not _alive_firebreak_actors():
             break
         time.sleep(0.2)
     assert not _alive_firebreak_actors()
 
 
-def test_a_bad_eval_source_fails_before_set_up(ray_local, tmp_path):  # noqa: F811
+def test_a_bad_eval_source_fails_before_set_up(ray_local, tmp_path, monkeypatch):  # noqa: F811
     cfg = load_config(SMOKE, [f"run.out_dir={tmp_path}", f"run.eval_landscapes={tmp_path}/missing.tif"])
     before = signal.getsignal(signal.SIGTERM)
-    began = time.monotonic()
+    started = []
+    monkeypatch.setattr(firebreak.rollout.learner, "create_learner", lambda *a, **k: started.append(a))
     with pytest.raises(Exception, match="missing.tif"):
         train(cfg, progress=False)
-    assert time.monotonic() - began < 5  # no actors were started for it
-    assert signal.getsignal(signal.SIGTERM) is before and not _alive_firebreak_actors()
+    assert not started and signal.getsignal(signal.SIGTERM) is before
 
 
 def test_resuming_with_another_network_names_the_keys_that_differ(tmp_path):
