@@ -34,7 +34,7 @@ from .config import Config, ConfigError, config_from_dict
 from .demonstrations import collect_demonstrations
 from .dqn import DQNConfig, linear_schedule
 from .dqn.checkpoint import load_checkpoint, save_checkpoint
-from .dqn.learner import Learner
+from .dqn.learner import Learner, check_saved_replay
 from .dqn.policy import QPolicy
 from .env import OBSERVATION_LAYERS, FuelBreakEnv
 from .evaluate import evaluate
@@ -120,6 +120,9 @@ class _LocalLearner:
     def get_weights(self):
         return self.learner.get_weights()
 
+    def save_replay(self, path):
+        self.learner.save_replay(path)
+
     def state_dict(self):
         return self.learner.state_dict()
 
@@ -182,6 +185,9 @@ class _RemoteLearner:
 
     def get_weights(self):
         return self._call("get_weights")
+
+    def save_replay(self, path):
+        self._call("save_replay", str(path))
 
     def state_dict(self):
         return self._call("state_dict")
@@ -294,7 +300,8 @@ def train(cfg: Config, *, address: str | None = None, resume: str | None = None,
     address: ``"local"`` (a private Ray instance), ``"auto"`` (the running cluster, e.g. under
     ``ray job submit``) or ``"ray://host:10001"``; None: ``RAY_ADDRESS`` when set, else local.
     resume: a checkpoint path or ``"latest"`` (this run's latest.pt): continues its counters,
-    epsilon, optimizer and target network; the replay is refilled.
+    epsilon, optimizer and target network; the replay is refilled, or reloaded when the run saved it
+    (``learner.save_replay``).
     """
     from torch.utils.tensorboard import SummaryWriter
 
@@ -319,6 +326,8 @@ def train(cfg: Config, *, address: str | None = None, resume: str | None = None,
         faults["log_dir"] = str((run_dir / "faults").resolve())
     probe = FuelBreakEnv(**env_kwargs)
     obs_shape = probe.observation_space.shape
+    if payload is not None:  # a saved replay that cannot load fails here, not as a dead learner actor
+        check_saved_replay(payload["learner"], dqn_config(cfg), obs_shape)
     model = {"kind": cfg.learner.network, "kwargs": cfg.learner.network_kwargs, "obs_shape": list(obs_shape),
              "obs_layers": list(OBSERVATION_LAYERS)}
     runners = cfg.rollout.runners
@@ -414,6 +423,8 @@ def train(cfg: Config, *, address: str | None = None, resume: str | None = None,
     seconds_before = counters["train_seconds"]  # of the runs this one resumes
 
     def checkpoint(name: str) -> Path:
+        if name == "latest.pt" and cfg.learner.save_replay:  # before state_dict: the state names the file
+            learner.save_replay((ckpt_dir / "latest.replay.npz").resolve())
         counters["train_seconds"] = seconds_before + time.monotonic() - started
         return save_checkpoint(ckpt_dir / name, learner_state=learner.state_dict(), model=model,
                                config=cfg.model_dump(), counters=dict(counters))
