@@ -7,6 +7,8 @@
     python train_ray.py --resume latest                        # continue runs/<name>/checkpoints/latest.pt
     ray job submit --working-dir . -- python train_ray.py --config ray_configs/cluster.yaml
     python train_ray.py --algo rllib-dqn --config ray_configs/rllib_dqn.yaml
+    python train_ray.py --check --config ray_configs/cluster.yaml --cluster cluster.yaml   # fits its nodes?
+    python train_ray.py --check --config ray_configs/local.yaml                            # ... this machine?
 
 Progress shows on stderr; the summary table ends the run. TensorBoard: ``tensorboard --logdir runs``.
 """
@@ -33,6 +35,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--address", default=None,
                         help="Ray address: local (private instance), auto (running cluster) or ray://...; "
                              "default: RAY_ADDRESS when set, else local")
+    parser.add_argument("--check", action="store_true",
+                        help="validate the config and check that its replay, demonstrations and actors fit the "
+                             "nodes (of --cluster, else this machine); exit 0 with a table, 1 with what to change")
+    parser.add_argument("--cluster", default=None, metavar="CLUSTER_YAML",
+                        help="with --check: the `ray up` cluster file whose node types the run targets")
     args, rest = parser.parse_known_args(argv)
     if args.algo == "rllib-dqn":
         from firebreak.rllib import main as rllib_main
@@ -44,6 +51,8 @@ def main(argv: list[str] | None = None) -> int:
         return rllib_main(forwarded + rest)
     if rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
+    if args.cluster and not args.check:
+        parser.error("--cluster goes with --check")
 
     from pathlib import Path
 
@@ -59,6 +68,12 @@ def main(argv: list[str] | None = None) -> int:
             resume = str(Path(cfg.run.out_dir) / cfg.run.name / "checkpoints" / "latest.pt")
         if resume and args.config is None:  # continue with the checkpoint's own config
             cfg = apply_overrides(load_checkpoint(resume)["config"], args.set, resume)
+        if args.check:
+            from firebreak.check import check, cluster_nodes, local_node
+
+            report = check(cfg, cluster_nodes(args.cluster) if args.cluster else [local_node(cfg)])
+            print(report.table())
+            return 0 if report.ok else 1
         summary = train(cfg, address=args.address, resume=resume, progress=True)
     except (ConfigError, CheckpointError) as err:
         print(f"error: {err}", file=sys.stderr)

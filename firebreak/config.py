@@ -89,7 +89,11 @@ class LearnerConfig(_Section):
     num_gpus: float | Literal["auto"] = Field("auto", description="'auto': 1 when the cluster has a GPU")
     num_cpus: float = Field(1.0, ge=0, description="CPUs reserved for the learner actor")
     resources: dict[str, float] = Field({}, description="custom resources, e.g. {learner: 1} on a cluster")
-    max_restarts: int = Field(3, ge=-1)
+    max_restarts: int = Field(3, ge=-1, description="Ray restarts of the learner actor; -1 unlimited")
+    call_timeout_s: float = Field(300.0, gt=0, description="deadline of every driver->learner call, seconds: "
+                                  "past it the learner is hung, killed and restarted from the latest checkpoint")
+    restart_timeout_s: float = Field(900.0, gt=0, description="wait for a restarted learner, seconds (a lost GPU "
+                                     "node takes the autoscaler minutes)")
 
 
 class DemonstrationsConfig(_Section):

@@ -96,13 +96,15 @@ class _LocalLearner:
         self.learner = Learner(config, obs_shape, seed=seed)
         for demonstration in demonstrations:
             self.learner.add_demonstration(**demonstration.arrays)
+        self.restored = payload is not None
         if payload is not None:
             self.learner.load_state_dict(payload["learner"])
-        self.restarts = 0
+        self.restarts = self.hangs = self.lost_updates = 0
+        self.restarted = False  # never: a crash here ends the process
         self._result: dict | None = None
 
     def info(self):
-        return {"pid": os.getpid(), "device": self.learner.device, "restored_from": None}
+        return {"pid": os.getpid(), "device": self.learner.device, "restored": self.restored}
 
     def add_fragment(self, f):
         self.learner.add_fragment(f.obs, f.actions, f.rewards, f.terminated, f.truncated, f.next_obs, f.next_masks)
@@ -126,37 +128,107 @@ class _LocalLearner:
     def state_dict(self):
         return self.learner.state_dict()
 
+    def set_restore_point(self, state):
+        pass
+
 
 class _RemoteLearner:
-    """The learner actor. Fragments and training calls are queued on it without waiting, so
-    the runners keep sampling while it trains; calls run in submission order (one actor).
-    A call that meets a dead actor is counted and skipped: Ray restarts it (max_restarts) and it
-    reloads the latest checkpoint and the demonstrations by itself."""
+    """The learner actor behind deadlines. Fragments and training calls are queued on it without
+    waiting, so the runners keep sampling while it trains; calls run in submission order.
 
-    def __init__(self, handle):
-        self.handle = handle
-        self.restarts = 0
+    Every call has a deadline (``call_timeout_s``): past it the learner is hung and is killed
+    with ``ray.kill(no_restart=False)``. A dead or killed learner is restarted by Ray
+    (max_restarts) and reloads the run's restore point (the latest checkpoint) and the
+    demonstrations by itself; this wrapper then waits for the new incarnation (up to
+    ``restart_timeout_s``), counts the updates it lost since that checkpoint, takes its update
+    count and sets `restarted` for the driver to re-sync. Fragments queued on the dead
+    incarnation are gone with its replay; they are not resent."""
+
+    def __init__(self, handle, restore_point=None, *, max_restarts: int = 3, call_timeout_s: float = 300.0,
+                 restart_timeout_s: float = 900.0):
+        self.handle, self.restore_point, self.max_restarts = handle, restore_point, max_restarts
+        self.call_timeout_s, self.restart_timeout_s = call_timeout_s, restart_timeout_s
+        self.restarts = self.hangs = self.lost_updates = 0
+        self.restarted = False  # set by a restart, cleared by the driver once it has re-synced
         self._pending = None
+        self._pending_since = 0.0
         self._added: list = []
+        self.incarnation = None
+        info = self._next_incarnation()  # start-up (a GPU node may still be booting): restart_timeout_s
+        self.incarnation, self.updates = info["incarnation"], int(info["updates"])
 
     def _get(self, refs, what: str):
+        """(True, value), or (False, None) after a failure: a hung learner is killed here."""
         import ray
-        from ray.exceptions import ActorDiedError, ActorUnavailableError, RayActorError
+        from ray.exceptions import ActorUnavailableError, GetTimeoutError, RayActorError
 
         try:
-            return ray.get(refs)
-        except (RayActorError, ActorDiedError, ActorUnavailableError) as err:
-            self.restarts += 1
+            return True, ray.get(refs, timeout=self.call_timeout_s)
+        except GetTimeoutError:
+            self._kill_hung(what)
+        except (RayActorError, ActorUnavailableError) as err:
             log.error("learner actor failed in %s (%s); Ray restarts it from the latest checkpoint",
                       what, str(err).splitlines()[0])
+        return False, None
+
+    def _kill_hung(self, what: str) -> None:
+        import ray
+
+        self.hangs += 1
+        log.error("learner call %s passed its deadline (learner.call_timeout_s=%g s): killing the hung learner; "
+                  "Ray restarts it from the latest checkpoint", what, self.call_timeout_s)
+        ray.kill(self.handle, no_restart=False)
+
+    def _recover(self) -> None:
+        """Wait for the restarted learner; count the updates it lost; flag the restart."""
+        self._pending, self._added = None, []
+        if 0 <= self.max_restarts <= self.restarts:
+            raise RuntimeError(f"the learner actor failed again after its learner.max_restarts={self.max_restarts} "
+                               "restarts; see the log above (raise learner.max_restarts, or -1 for no limit)")
+        info = self._next_incarnation()
+        self.restarts += 1
+        self.lost_updates += max(self.updates - int(info["updates"]), 0)
+        log.warning("learner restarted (pid %s, %s): %d update(s) since the latest checkpoint lost, training "
+                    "continues from %d", info["pid"], "restore point loaded" if info["restored"] else "no restore point",
+                    max(self.updates - int(info["updates"]), 0), info["updates"])
+        self.incarnation, self.updates, self.restarted = info["incarnation"], int(info["updates"]), True
+
+    def _next_incarnation(self) -> dict:
+        """The info of the first incarnation other than `self.incarnation` to answer."""
+        import ray
+        from ray.exceptions import ActorUnavailableError, GetTimeoutError, RayActorError
+
+        deadline = time.monotonic() + self.restart_timeout_s
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise RuntimeError(f"the learner actor did not start within learner.restart_timeout_s="
+                                   f"{self.restart_timeout_s:g} s (no node may hold it: see `train_ray.py --check`); "
+                                   "see the log above")
+            try:
+                info = ray.get(self.handle.info.remote(), timeout=remaining)
+            except (RayActorError, ActorUnavailableError, GetTimeoutError):
+                time.sleep(min(1.0, max(remaining, 0)))
+                continue
+            if info["incarnation"] != self.incarnation:
+                return info
+            time.sleep(0.2)  # ray.kill is asynchronous: the old incarnation may still answer
+
+    def _result(self, result: dict) -> dict | None:
+        """A training result, or None when it came from an incarnation this wrapper has not met
+        (a restart between calls: recovered here) or the replay was not ready."""
+        if result.get("incarnation") != self.incarnation:
+            self._recover()
             return None
+        self.updates = int(result["updates"])
+        return result if "loss" in result else None
 
     def _call(self, method: str, *args):
         for _ in range(3):
-            result = self._get(getattr(self.handle, method).remote(*args), method)
-            if result is not None:
+            ok, result = self._get(getattr(self.handle, method).remote(*args), method)
+            if ok:
                 return result
-            time.sleep(1.0)
+            self._recover()
         raise RuntimeError(f"the learner actor failed three times in a row in {method}; see the log above")
 
     def info(self):
@@ -166,22 +238,38 @@ class _RemoteLearner:
         self._added.append(self.handle.add_fragment.remote(f))
 
     def pretrain(self, n):
-        return self._call("pretrain", n)
+        while True:
+            result = self._call("pretrain", n)
+            if result["incarnation"] == self.incarnation:
+                self.updates = int(result["updates"])
+                return result
+            self._recover()
 
     def start_train(self, n):
-        self._pending = self.handle.train.remote(n)
+        self._pending, self._pending_since = self.handle.train.remote(n), time.monotonic()
 
     def finished_train(self, wait: bool = False) -> tuple[bool, dict | None]:
-        """(done, metrics or None): whether the last training call has returned."""
+        """(done, metrics or None): whether the last training call has returned (or failed:
+        then done, None, and the learner is restarted)."""
         import ray
 
         if self._pending is None:
             return True, None
-        if not ray.wait([self._pending], timeout=None if wait else 0)[0]:
-            return False, None
-        self._get(self._added, "add_fragment")  # surfaces a failure of the fragments queued before it
-        result, self._pending, self._added = self._get(self._pending, "train"), None, []
-        return True, result
+        left = self._pending_since + self.call_timeout_s - time.monotonic()
+        if not ray.wait([self._pending], timeout=max(left, 0) if wait else 0)[0]:
+            if time.monotonic() < self._pending_since + self.call_timeout_s:
+                return False, None
+            self._kill_hung("train")
+            self._recover()
+            return True, None
+        ok, _ = self._get(self._added, "add_fragment")  # done before it: surfaces a failure of the fragments
+        if ok:
+            ok, result = self._get(self._pending, "train")
+        if not ok:
+            self._recover()
+            return True, None
+        self._pending, self._added = None, []
+        return True, self._result(result)
 
     def get_weights(self):
         return self._call("get_weights")
@@ -191,6 +279,13 @@ class _RemoteLearner:
 
     def state_dict(self):
         return self._call("state_dict")
+
+    def set_restore_point(self, state):
+        """What a restarted learner reloads: the state of the checkpoint just written."""
+        import ray
+
+        if self.restore_point is not None:
+            ray.get(self.restore_point.set.remote(state), timeout=self.call_timeout_s)
 
 
 class _LocalSampler:
@@ -218,8 +313,7 @@ class _LocalSampler:
 
 
 class Evaluator:
-    """Greedy evaluation on `run.eval_landscapes` (training tiles by default: it selects best.pt)
-    against the baselines (computed once per run), on fires never trained on."""
+    """Greedy evaluation on held-out tiles against the baselines (computed once per run)."""
 
     def __init__(self, cfg: Config):
         source, n = cfg.run.eval_landscapes, cfg.run.eval_tiles
@@ -293,6 +387,18 @@ def _pretrain(cfg: Config, learner, *, deadline: float, stop: _Stop, progress: b
     return metrics
 
 
+def _check_resume(cfg: Config, payload: dict, model: dict, path: str) -> None:
+    """A checkpoint's networks load only into the network it was trained with."""
+    differ = [f"learner.{key} (checkpoint {payload['model'].get(name)!r}, config {model[name]!r})"
+              for key, name in (("network", "kind"), ("network_kwargs", "kwargs"))
+              if payload["model"].get(name) != model[name]]
+    differ += [f"{key} (checkpoint {payload['model'].get(key)!r}, config {model[key]!r})"
+               for key in ("obs_shape", "obs_layers") if list(payload["model"].get(key) or []) != model[key]]
+    if differ:
+        raise ConfigError(f"{path}: cannot resume, the network differs: {'; '.join(differ)}. Resume without "
+                          "--config (the checkpoint's own config is used) or set those keys as the checkpoint has them")
+
+
 def train(cfg: Config, *, address: str | None = None, resume: str | None = None, progress: bool = True,
           ray_init_kwargs: dict | None = None) -> dict[str, Any]:
     """Train as `cfg` says; returns the summary (counters, faults, best evaluation, paths).
@@ -310,36 +416,66 @@ def train(cfg: Config, *, address: str | None = None, resume: str | None = None,
     if resume == "latest":
         resume = str(ckpt_dir / "latest.pt")
     payload = load_checkpoint(resume) if resume else None
-    # updates counts all gradient steps; pretrain_updates those on demonstrations before sampling
-    counters = {"env_steps": 0, "fragments": 0, "updates": 0, "pretrain_updates": 0, "episodes": 0,
-                "train_seconds": 0.0, "best_eval_burned": math.inf}
+    env_kwargs = cfg.env.model_dump()
+    obs_shape = FuelBreakEnv(**env_kwargs).observation_space.shape
+    model = {"kind": cfg.learner.network, "kwargs": cfg.learner.network_kwargs, "obs_shape": list(obs_shape),
+             "obs_layers": list(OBSERVATION_LAYERS)}
+    if payload is not None:
+        _check_resume(cfg, payload, model, resume)
+        check_saved_replay(payload["learner"], dqn_config(cfg), obs_shape)  # fails here, not as a dead actor
+    evaluator = Evaluator(cfg)  # a bad run.eval_landscapes fails here, before minutes of set-up
+    # updates counts all gradient steps; pretrain_updates those on demonstrations before sampling;
+    # lost_updates those a learner restart lost (run again: they count as not done)
+    counters = {"env_steps": 0, "fragments": 0, "updates": 0, "pretrain_updates": 0, "lost_updates": 0,
+                "episodes": 0, "train_seconds": 0.0, "best_eval_burned": math.inf}
     if payload is not None:
         counters.update({k: float(v) if k in ("train_seconds", "best_eval_burned") else int(v)
                          for k, v in payload["counters"].items() if k in counters})
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "config.yaml").write_text(yaml.safe_dump(cfg.model_dump(), sort_keys=False))
 
-    env_kwargs = cfg.env.model_dump()
     faults = None
     if cfg.faults.enabled:
         faults = {k: v for k, v in cfg.faults.model_dump().items() if k != "enabled"}
         faults["log_dir"] = str((run_dir / "faults").resolve())
-    probe = FuelBreakEnv(**env_kwargs)
-    obs_shape = probe.observation_space.shape
-    if payload is not None:  # a saved replay that cannot load fails here, not as a dead learner actor
-        check_saved_replay(payload["learner"], dqn_config(cfg), obs_shape)
-    model = {"kind": cfg.learner.network, "kwargs": cfg.learner.network_kwargs, "obs_shape": list(obs_shape),
-             "obs_layers": list(OBSERVATION_LAYERS)}
     runners = cfg.rollout.runners
     started = time.monotonic()  # the time budget covers the warm start too
     deadline = started + (cfg.run.time_budget_s if cfg.run.time_budget_s is not None else math.inf)
+    seconds_before = counters["train_seconds"]  # of the runs this one resumes
     stop = _Stop()
-
-    # a resumed run's checkpoint already holds the pre-trained networks
-    pretrain = lambda learner: {} if payload is not None else _pretrain(cfg, learner, deadline=deadline, stop=stop,
-                                                                         progress=progress)
     started_ray = False
-    try:  # set-up: on an error, leave signals and Ray as they were
+    learner = sampler = writer = bar = None
+    final = None
+    session_steps = 0
+    recent_returns: list[float] = []
+    latest_eval: dict[str, float] = {}
+    info: dict = {}
+
+    def checkpoint(name: str) -> Path:
+        if name == "latest.pt" and cfg.learner.save_replay:  # before state_dict: the state names the file
+            learner.save_replay((ckpt_dir / "latest.replay.npz").resolve())
+        counters["train_seconds"] = seconds_before + time.monotonic() - started
+        state = learner.state_dict()
+        resync()  # the state may come from a learner restarted by that very call
+        path = save_checkpoint(ckpt_dir / name, learner_state=state, model=model, config=cfg.model_dump(),
+                               counters=dict(counters))
+        if name == "latest.pt":
+            learner.set_restore_point(state)
+        return path
+
+    lost_seen = [0]  # the learner's lost updates already in counters
+
+    def resync() -> bool:
+        """After a learner restart: take its update count and count the updates lost."""
+        if not learner.restarted:
+            return False
+        learner.restarted = False
+        counters["lost_updates"] += learner.lost_updates - lost_seen[0]
+        lost_seen[0] = learner.lost_updates
+        counters["updates"] = learner.updates
+        return True
+
+    try:  # on any error: actors, Ray, signal handlers and files are released as they were
         if runners > 0:
             import ray
 
@@ -349,22 +485,36 @@ def train(cfg: Config, *, address: str | None = None, resume: str | None = None,
                 ray.init(address=address, **{**kwargs, **(ray_init_kwargs or {})})
                 started_ray = True
             from .rollout import RunnerSpec, Supervisor
-            from .rollout.learner import create_learner
+            from .rollout.learner import create_learner, create_restore_point
 
             _check_cpus(cfg, ray.cluster_resources().get("CPU", 0.0), strict=started_ray)
-
-            (ckpt_dir).mkdir(parents=True, exist_ok=True)
-            latest = ckpt_dir / "latest.pt"
-            if payload is not None and Path(resume).resolve() != latest.resolve():
-                save_checkpoint(latest, learner_state=payload["learner"], model=model, config=cfg.model_dump(),
-                                counters=payload["counters"])  # the actor restores from latest.pt
             # the expert episodes run before the runners exist: on 2 cores they need the CPUs
+            demonstrations = _collect_demonstrations(cfg, env_kwargs, progress)
+            if demonstrations:  # played before the learner starts: its first call's deadline does not cover them
+                ray.wait(demonstrations, num_returns=len(demonstrations), fetch_local=False)
+            restore_point = create_restore_point(payload["learner"] if payload is not None else None)
             learner = _RemoteLearner(create_learner(
-                dqn_config(cfg), obs_shape, str(latest.resolve()) if payload is not None else None, cfg.run.seed,
-                num_gpus=cfg.learner.num_gpus, num_cpus=cfg.learner.num_cpus, resources=cfg.learner.resources,
-                max_restarts=cfg.learner.max_restarts,
-                demonstrations=_collect_demonstrations(cfg, env_kwargs, progress)))
-            pretrain_metrics = pretrain(learner)  # before the runners take the CPUs
+                dqn_config(cfg), obs_shape, restore_point, cfg.run.seed, num_gpus=cfg.learner.num_gpus,
+                num_cpus=cfg.learner.num_cpus, resources=cfg.learner.resources, max_restarts=cfg.learner.max_restarts,
+                demonstrations=demonstrations), restore_point, max_restarts=cfg.learner.max_restarts,
+                call_timeout_s=cfg.learner.call_timeout_s,
+                restart_timeout_s=cfg.learner.restart_timeout_s)
+        else:
+            learner = _LocalLearner(dqn_config(cfg), obs_shape, payload, cfg.run.seed,
+                                    _collect_demonstrations(cfg, env_kwargs, progress))
+        info = learner.info()
+        log.info("learner on %s (pid %s)%s", info["device"], info["pid"],
+                 f", restored from {resume}" if info["restored"] else "")
+        checkpoint("latest.pt")  # a learner restarted from here on has a checkpoint to reload
+        # a resumed run's checkpoint already holds the pre-trained networks
+        pretrain_metrics = {} if payload is not None else _pretrain(cfg, learner, deadline=deadline, stop=stop,
+                                                                     progress=progress)
+        if pretrain_metrics:
+            resync()
+            counters["updates"] = counters["pretrain_updates"] = int(pretrain_metrics["updates"])
+            counters["lost_updates"] = lost_seen[0] = learner.lost_updates  # pre-training is not owed again
+            checkpoint("latest.pt")
+        if runners > 0:  # after pre-training: on 2 cores it needs the CPUs the runners take
             spec = RunnerSpec(
                 env_factory=EnvFactory(env_kwargs, faults),
                 policy_for_runner=lambda i: QPolicy(cfg.learner.network, cfg.learner.network_kwargs, obs_shape[0],
@@ -377,79 +527,53 @@ def train(cfg: Config, *, address: str | None = None, resume: str | None = None,
             memory = None if cfg.rollout.memory_limit_mb is None else int(cfg.rollout.memory_limit_mb * 2**20)
             sampler = Supervisor(spec, runners, sample_timeout_s=cfg.rollout.sample_timeout_s,
                                  min_timeout_s=cfg.rollout.min_timeout_s, first_timeout_s=cfg.rollout.first_timeout_s,
-                                 max_consecutive_failures=cfg.rollout.max_consecutive_failures, memory_limit_bytes=memory)
+                                 max_consecutive_failures=cfg.rollout.max_consecutive_failures,
+                                 memory_limit_bytes=memory)
         else:
-            learner = _LocalLearner(dqn_config(cfg), obs_shape, payload, cfg.run.seed,
-                                    _collect_demonstrations(cfg, env_kwargs, progress))
-            pretrain_metrics = pretrain(learner)
             sampler = _LocalSampler(EnvFactory(env_kwargs, faults),
                                     QPolicy(cfg.learner.network, cfg.learner.network_kwargs, obs_shape[0],
                                             torch_threads=None), cfg)
-    except BaseException:
-        stop.restore()
-        if started_ray:
-            import ray
+        writer = SummaryWriter(str(run_dir / "tb"))
+        eval_policy = QPolicy(cfg.learner.network, cfg.learner.network_kwargs, obs_shape[0], epsilon=0.0,
+                              torch_threads=None)
+        total = cfg.run.total_env_steps
+        epsilon = lambda: linear_schedule(cfg.exploration.epsilon_start, cfg.exploration.epsilon_end,
+                                          cfg.exploration.decay_env_steps, counters["env_steps"])
+        last = {"weights": counters["updates"], "eval": counters["env_steps"], "ckpt": counters["env_steps"]}
+        metrics: dict[str, float] = {}
+        if pretrain_metrics:
+            for key in ("loss", "expert_loss", "q_mean", "td_error"):
+                writer.add_scalar(f"pretrain/{key}", pretrain_metrics[key], 0)
+        bar = tqdm(total=total, initial=min(counters["env_steps"], total), unit="step", desc="training",
+                   disable=not progress, dynamic_ncols=True)
 
-            ray.shutdown()
-        raise
+        def publish_weights():
+            weights = learner.get_weights()
+            sampler.set_weights({"weights": weights, "epsilon": epsilon()})
+            last["weights"] = counters["updates"]
+            return weights
 
-    info = learner.info()
-    log.info("learner on %s (pid %s)%s", info["device"], info["pid"],
-             f", restored from {info['restored_from']}" if info.get("restored_from") else "")
-    writer = SummaryWriter(str(run_dir / "tb"))
-    evaluator = Evaluator(cfg)
-    eval_policy = QPolicy(cfg.learner.network, cfg.learner.network_kwargs, obs_shape[0], epsilon=0.0,
-                          torch_threads=None)
-    total = cfg.run.total_env_steps
-    epsilon = lambda: linear_schedule(cfg.exploration.epsilon_start, cfg.exploration.epsilon_end,
-                                      cfg.exploration.decay_env_steps, counters["env_steps"])
-    last = {"weights": counters["updates"], "eval": counters["env_steps"], "ckpt": counters["env_steps"]}
-    recent_returns: list[float] = []
-    latest_eval: dict[str, float] = {}
-    metrics: dict[str, float] = {}
-    if pretrain_metrics:
-        counters["updates"] = counters["pretrain_updates"] = last["weights"] = int(pretrain_metrics["updates"])
-        for key in ("loss", "expert_loss", "q_mean", "td_error"):
-            writer.add_scalar(f"pretrain/{key}", pretrain_metrics[key], 0)
-    session_steps = 0
-    bar = tqdm(total=total, initial=min(counters["env_steps"], total), unit="step", desc="training",
-               disable=not progress, dynamic_ncols=True)
+        def run_eval(weights):
+            eval_policy.set_weights({"weights": weights, "epsilon": 0.0})
+            result = evaluator(eval_policy)
+            for key, value in result.items():
+                writer.add_scalar(key, value, counters["env_steps"])
+            if result["eval/burned_fraction_dqn"] < counters["best_eval_burned"]:
+                counters["best_eval_burned"] = result["eval/burned_fraction_dqn"]
+                checkpoint("best.pt")
+            return result
 
-    def publish_weights():
-        weights = learner.get_weights()
-        sampler.set_weights({"weights": weights, "epsilon": epsilon()})
-        return weights
+        def owed_updates(step: int) -> int:
+            """Updates the replay ratio asks for by `step` and not yet run (pre-training and
+            updates lost to a learner restart excluded: those are not run again)."""
+            done = counters["updates"] - counters["pretrain_updates"] + counters["lost_updates"]
+            return int(cfg.learner.replay_ratio * max(step - cfg.learner.learning_starts, 0)) - done
 
-    seconds_before = counters["train_seconds"]  # of the runs this one resumes
-
-    def checkpoint(name: str) -> Path:
-        if name == "latest.pt" and cfg.learner.save_replay:  # before state_dict: the state names the file
-            learner.save_replay((ckpt_dir / "latest.replay.npz").resolve())
-        counters["train_seconds"] = seconds_before + time.monotonic() - started
-        return save_checkpoint(ckpt_dir / name, learner_state=learner.state_dict(), model=model,
-                               config=cfg.model_dump(), counters=dict(counters))
-
-    def run_eval(weights):
-        eval_policy.set_weights({"weights": weights, "epsilon": 0.0})
-        result = evaluator(eval_policy)
-        for key, value in result.items():
-            writer.add_scalar(key, value, counters["env_steps"])
-        if result["eval/burned_fraction_dqn"] < counters["best_eval_burned"]:
-            counters["best_eval_burned"] = result["eval/burned_fraction_dqn"]
-            checkpoint("best.pt")
-        return result
-
-    def owed_updates(step: int) -> int:
-        """Updates the replay ratio asks for by `step` and not yet run (pre-training excluded)."""
-        done = counters["updates"] - counters["pretrain_updates"]
-        return int(cfg.learner.replay_ratio * max(step - cfg.learner.learning_starts, 0)) - done
-
-    weights = publish_weights()
-    if pretrain_metrics:  # the warm-started policy is a candidate for best.pt too
-        latest_eval = run_eval(weights)
-    lag_limit = 2 * cfg.learner.replay_ratio * cfg.rollout.envs_per_runner * cfg.rollout.fragment_length
-    train_started = time.monotonic()
-    try:
+        weights = publish_weights()
+        if pretrain_metrics:  # the warm-started policy is a candidate for best.pt too
+            latest_eval = run_eval(weights)
+        lag_limit = 2 * cfg.learner.replay_ratio * cfg.rollout.envs_per_runner * cfg.rollout.fragment_length
+        train_started = time.monotonic()
         while counters["env_steps"] < total and not stop:
             if time.monotonic() >= deadline:
                 stop.reason = "time budget"
@@ -471,6 +595,8 @@ def train(cfg: Config, *, address: str | None = None, resume: str | None = None,
             # owed updates, wait for it instead of sampling further ahead of the learner.
             owed = owed_updates(step)
             done, result = learner.finished_train(wait=owed > lag_limit)
+            if resync():  # the restarted learner has the checkpoint's weights: the runners get them now
+                weights = publish_weights()
             if done:
                 if result is not None:
                     rate = (result["updates"] - counters["updates"]) / max(time.monotonic() - train_started, 1e-9)
@@ -486,7 +612,6 @@ def train(cfg: Config, *, address: str | None = None, resume: str | None = None,
                     learner.start_train(owed)
             if counters["updates"] - last["weights"] >= cfg.learner.weights_every:
                 weights = publish_weights()
-                last["weights"] = counters["updates"]
             elapsed = time.monotonic() - started
             writer.add_scalar("rollout/env_steps_per_s", session_steps / elapsed, step)
             writer.add_scalar("explore/epsilon", epsilon(), step)
@@ -496,6 +621,8 @@ def train(cfg: Config, *, address: str | None = None, resume: str | None = None,
                 if key in faults:
                     writer.add_scalar(f"faults/{key}", faults[key], step)
             writer.add_scalar("faults/learner_restarts", learner.restarts, step)
+            writer.add_scalar("faults/learner_hangs", learner.hangs, step)
+            writer.add_scalar("faults/learner_lost_updates", counters["lost_updates"], step)
             if step - last["eval"] >= cfg.run.eval_every_env_steps:
                 latest_eval = run_eval(weights)
                 last["eval"] = step
@@ -509,28 +636,46 @@ def train(cfg: Config, *, address: str | None = None, resume: str | None = None,
                             loss=f"{metrics.get('loss', math.nan):.3g}",
                             faults=int(sum(faults.get(k, 0) for k in ("hangs", "crashes", "env_errors"))))
         _, result = learner.finished_train(wait=True)
+        resync()
         if result is not None:
             counters["updates"] = int(result["updates"])
         if stop.reason in (None, "time budget"):
             latest_eval = run_eval(learner.get_weights())
-    finally:
-        bar.close()
         final = checkpoint("latest.pt")
-        faults = sampler.stats()
-        sampler.close()
-        writer.close()
+    finally:
         stop.restore()
-        if started_ray:
-            import ray
+        try:
+            if bar is not None:
+                bar.close()
+            if writer is not None:
+                writer.close()
+            if final is None and learner is not None and counters["env_steps"] > 0:
+                try:  # an error mid-run: keep what was learned
+                    final = checkpoint("latest.pt")
+                except Exception:  # the error being raised says more than this one
+                    log.exception("could not write a final checkpoint")
+            faults = sampler.stats() if sampler is not None else {}
+            if sampler is not None:
+                sampler.close()
+        finally:
+            if started_ray:
+                import ray
 
-            ray.shutdown()
+                ray.shutdown()
+            elif runners > 0 and learner is not None:  # a Ray instance the caller owns: release the actors
+                import ray
+
+                ray.kill(learner.handle)
+                ray.kill(learner.restore_point)
     elapsed = time.monotonic() - started
     summary = {
         "run_dir": str(run_dir), "stopped_by": stop.reason, "env_steps": counters["env_steps"],
         "fragments": counters["fragments"], "updates": counters["updates"],
-        "pretrain_updates": counters["pretrain_updates"], "episodes": counters["episodes"], "seconds": elapsed, "env_steps_per_s": session_steps / max(elapsed, 1e-9),
+        "pretrain_updates": counters["pretrain_updates"], "episodes": counters["episodes"], "seconds": elapsed,
+        "env_steps_per_s": session_steps / max(elapsed, 1e-9),
         "mean_return_last_50": float(np.mean(recent_returns)) if recent_returns else math.nan,
-        "learner_device": info["device"], "learner_restarts": learner.restarts,
+        "learner_device": info["device"], "learner_restarts": learner.restarts, "learner_hangs": learner.hangs,
+        "learner_lost_updates": learner.lost_updates,
         "faults": {k: faults[k] for k in ("hangs", "crashes", "env_errors", "restarts", "replacements", "recycled",
                                           "lost_fragments", "lost_steps") if k in faults},
         "eval": latest_eval, "checkpoint": str(final),
@@ -546,7 +691,8 @@ def format_summary(summary: dict[str, Any]) -> str:
             ("episodes", f"{summary['episodes']:,}"),
             ("wall time", f"{summary['seconds']:.0f} s"), ("env steps/s", f"{summary['env_steps_per_s']:.1f}"),
             ("mean return (last 50)", f"{summary['mean_return_last_50']:.4f}"),
-            ("learner", f"{summary['learner_device']}, {summary['learner_restarts']} restart(s)")]
+            ("learner", f"{summary['learner_device']}, {summary['learner_restarts']} restart(s) "
+                        f"({summary['learner_hangs']} hung), {summary['learner_lost_updates']:,} update(s) lost")]
     rows += [(f"faults: {k}", str(v)) for k, v in summary["faults"].items()]
     rows += [(k, f"{v:.4f}") for k, v in summary["eval"].items()]
     rows.append(("checkpoint", summary["checkpoint"]))

@@ -21,7 +21,7 @@ from firebreak.evaluate import checkpoint_policy, evaluate
 from firebreak.landscape import synthetic_landscape
 from firebreak.placement import BASELINES
 from firebreak.rollout import read_injections
-from firebreak.rollout.learner import create_learner
+from firebreak.rollout.learner import create_learner, create_restore_point
 from firebreak.train import _check_cpus, _RemoteLearner, dqn_config, train
 from tests.rollout_fixtures import ray_local  # noqa: F401
 
@@ -137,29 +137,30 @@ def test_chaos_run_finishes_with_every_fault_counted(ray_local, tmp_path):  # no
 
 
 @pytest.mark.timeout(120)
-def test_a_restarted_learner_reloads_the_latest_checkpoint(ray_local, tmp_path):  # noqa: F811
+def test_a_restarted_learner_reloads_the_restore_point(ray_local, tmp_path):  # noqa: F811
     cfg = _cfg("smoke", tmp_path)
-    config = dqn_config(cfg)
-    path = tmp_path / "latest.pt"
-    learner = create_learner(config, (len(OBSERVATION_LAYERS), 24, 24), str(path), 0, num_gpus="auto",
+    restore_point = create_restore_point()
+    learner = create_learner(dqn_config(cfg), (len(OBSERVATION_LAYERS), 24, 24), restore_point, 0, num_gpus="auto",
                              max_restarts=2)
     state = ray.get(learner.state_dict.remote())
     state["dqn"]["num_updates"] = torch.tensor(123)
-    save_checkpoint(path, learner_state=state, model={}, config={}, counters={})
-    old_pid = ray.get(learner.info.remote())["pid"]
+    ray.get(restore_point.set.remote(state))
+    old = ray.get(learner.info.remote())
+    assert not old["restored"] and old["updates"] == 0
     ray.kill(learner, no_restart=False)
     info = None
-    for _ in range(60):  # ray.kill is asynchronous: wait for the new incarnation's pid
+    for _ in range(60):  # ray.kill is asynchronous: wait for the new incarnation
         try:
             info = ray.get(learner.info.remote(), timeout=10)
-            if info["pid"] != old_pid:
+            if info["incarnation"] != old["incarnation"]:
                 break
         except (ray.exceptions.RayActorError, ray.exceptions.GetTimeoutError):
             continue
         time.sleep(0.5)
-    assert info["pid"] != old_pid and info["restored_from"] == str(path) and info["updates"] == 123
+    assert info["incarnation"] != old["incarnation"] and info["restored"] and info["updates"] == 123
     assert info["device"] == "cpu"  # no GPU in this cluster: num_gpus 'auto' -> 0
     ray.kill(learner)
+    ray.kill(restore_point)
 
 
 @pytest.mark.timeout(120)
@@ -180,7 +181,8 @@ def test_a_restarted_learner_loads_the_demonstrations_again(ray_local, tmp_path)
     refs = list(collect_demonstrations(env_kwargs, 2, expert_scenarios=8, progress=False))
     assert all(isinstance(ref, ray.ObjectRef) for ref in refs)  # Ray tasks: the driver never holds the arrays
     learner = _RemoteLearner(create_learner(dqn_config(_cfg("smoke", tmp_path)), (len(OBSERVATION_LAYERS), 24, 24),
-                                            None, 0, num_gpus="auto", max_restarts=2, demonstrations=refs))
+                                            None, 0, num_gpus="auto", max_restarts=2, demonstrations=refs),
+                             max_restarts=2, call_timeout_s=60, restart_timeout_s=60)
     assert learner.pretrain(5)["updates"] == 5
     old_pid = learner.info()["pid"]
     os.kill(old_pid, signal.SIGKILL)

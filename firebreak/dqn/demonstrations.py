@@ -111,3 +111,13 @@ class DemonstrationBuffer:
                          self._terminated[episode][t], self._obs[episode][t + k], self._mask[episode][t + k],
                          self._mask[episode][t], self._values[episode][t]))
         return DemonstrationBatch(*(np.stack(column) for column in zip(*rows)))
+
+
+def demonstrations_nbytes(episodes: int, steps: int, obs_shape: tuple[int, int, int],
+                          obs_dtype: np.dtype | type = np.float16) -> int:
+    """`DemonstrationBuffer.nbytes` with `episodes` episodes of `steps` steps: observations and
+    masks of T + 1 states and float32 expert values of T steps per episode."""
+    channels, height, width = obs_shape
+    per_episode = ((steps + 1) * (channels * height * width * np.dtype(obs_dtype).itemsize + height * width)
+                   + steps * height * width * 4)
+    return episodes * per_episode

@@ -420,3 +420,13 @@ class PrioritizedReplayBuffer:
         priorities = np.abs(td_errors).astype(np.float64) + self.priority_eps
         self.max_priority = max(self.max_priority, float(priorities.max()))
         self.tree.update(indices, priorities**self.alpha)
+
+
+def replay_nbytes(capacity: int, obs_shape: tuple[int, int, int], obs_dtype: np.dtype | type = np.float16) -> int:
+    """Bytes a full `PrioritizedReplayBuffer(capacity, obs_shape, obs_dtype=...)` holds (its
+    `nbytes`), without allocating it: per slot C*H*W observation values, an H*W mask and 22 B
+    of action, return, step count and flags; plus the sum and min trees."""
+    channels, height, width = obs_shape
+    slot = channels * height * width * np.dtype(obs_dtype).itemsize + height * width + 8 + 4 + 8 + 1 + 1
+    tree_leaves = 1 << max(capacity - 1, 0).bit_length()
+    return capacity * slot + 2 * (2 * tree_leaves) * 8

@@ -1,46 +1,66 @@
 """The learner actor: `firebreak.dqn.Learner` inside Ray, on a GPU when the cluster has one.
 
-The driver creates it with `create_learner`; a restarted actor (``max_restarts``) rebuilds
-itself from the run's latest checkpoint, so a learner crash costs the updates since that
-checkpoint and the replay contents, never the run. Expert demonstrations are creation arguments
-(ObjectRefs): Ray keeps them for restarts and every incarnation loads them again.
+The driver creates it with `create_learner`, next to a `RestorePoint`: a small actor on the
+driver's node that holds the learner state of the run's latest checkpoint (the driver updates it
+at every checkpoint, and right after the actor starts and after pre-training). An incarnation
+restarted by Ray (``max_restarts``) rebuilds itself from that state, so a learner crash costs the
+updates since that checkpoint and the replay contents, never the run. The state travels through
+Ray, not the file system: on a cluster the learner's node cannot read the head's ``runs/``.
+Expert demonstrations are creation arguments (ObjectRefs): Ray keeps them for restarts and every
+incarnation loads them again.
 """
 
 from __future__ import annotations
 
 import os
-from pathlib import Path
+import uuid
 
 import ray
 import torch
 
 from firebreak.dqn import DQNConfig
-from firebreak.dqn.checkpoint import load_checkpoint
 from firebreak.dqn.learner import Learner
 from firebreak.rollout.fragment import Fragment
 
 
+@ray.remote(num_cpus=0)
+class RestorePoint:
+    """The learner state (`Learner.state_dict`) a restarted learner starts from; None: none yet."""
+
+    def __init__(self, state: dict | None = None):
+        self.state = state
+
+    def set(self, state: dict) -> None:
+        self.state = state
+
+    def get(self) -> dict | None:
+        return self.state
+
+
 @ray.remote
 class LearnerActor:
-    """Args: the DQN config, observation shape (C, H, W), the run's latest checkpoint path
-    (loaded when it exists: on a resume and after a restart), the seed, and ObjectRefs of
-    `Demonstration`s to keep for the run (in a list, so that Ray passes the refs themselves)."""
+    """Args: the DQN config, observation shape (C, H, W), the run's `RestorePoint` handle (its
+    state is loaded when it holds one: on a resume and after a restart), the seed, and
+    ObjectRefs of `Demonstration`s to keep for the run (in a list, so that Ray passes the refs
+    themselves). `incarnation` is new in every process: the driver tells a restart by it."""
 
-    def __init__(self, config: DQNConfig, obs_shape: tuple[int, int, int], checkpoint_path: str | None, seed: int,
+    def __init__(self, config: DQNConfig, obs_shape: tuple[int, int, int], restore_point, seed: int,
                  demonstrations: list | None = None):
+        self.incarnation = uuid.uuid4().hex
         self.learner = Learner(config, obs_shape, seed=seed)
         for demonstration in ray.get(demonstrations or []):
             self.learner.add_demonstration(**demonstration.arrays)
-        self.restored_from = None
-        if checkpoint_path and Path(checkpoint_path).is_file():
-            self.learner.load_state_dict(load_checkpoint(checkpoint_path)["learner"])
-            self.restored_from = checkpoint_path
+        state = ray.get(restore_point.get.remote()) if restore_point is not None else None
+        self.restored = state is not None
+        if state is not None:
+            self.learner.load_state_dict(state)
 
     def info(self) -> dict:
-        """pid, device, restored checkpoint (None for a fresh learner), updates so far, expert
+        """pid, incarnation, device, whether a restore point was loaded, updates so far, expert
         episodes held."""
-        return {"pid": os.getpid(), "device": self.learner.device, "restored_from": self.restored_from,
-                "updates": self.learner.dqn.num_updates, "demonstrations": self.learner.demonstrations.episodes}
+        return {"pid": os.getpid(), "incarnation": self.incarnation, "device": self.learner.device,
+                "restored": self.restored, "updates": self.learner.dqn.num_updates,
+                "demonstrations": self.learner.demonstrations.episodes}
 
     def add_fragment(self, fragment: Fragment) -> int:
         """Store a fragment's transitions; returns the replay size."""
@@ -49,12 +69,17 @@ class LearnerActor:
         return len(self.learner.replay)
 
     def pretrain(self, num_updates: int) -> dict:
-        """`num_updates` updates on the demonstrations alone (metrics)."""
-        return self.learner.pretrain(num_updates)
+        """`num_updates` updates on the demonstrations alone (metrics, updates, incarnation)."""
+        return {**self.learner.pretrain(num_updates), "incarnation": self.incarnation}
 
-    def train(self, num_updates: int) -> dict | None:
-        """`num_updates` updates when the replay is ready (metrics), else None."""
-        return self.learner.train(num_updates) if self.learner.can_train else None
+    def train(self, num_updates: int) -> dict:
+        """`num_updates` updates when the replay is ready (metrics with ``loss``), else only the
+        update count and replay size; always the incarnation."""
+        if self.learner.can_train:
+            result = self.learner.train(num_updates)
+        else:
+            result = {"updates": self.learner.dqn.num_updates, "replay_size": len(self.learner.replay)}
+        return {**result, "incarnation": self.incarnation}
 
     def get_weights(self) -> dict[str, torch.Tensor]:
         return self.learner.get_weights()
@@ -67,15 +92,24 @@ class LearnerActor:
         return self.learner.state_dict()
 
 
-def create_learner(config: DQNConfig, obs_shape: tuple[int, int, int], checkpoint_path: str | None, seed: int,
+def create_learner(config: DQNConfig, obs_shape: tuple[int, int, int], restore_point, seed: int,
                    *, num_gpus: float | str = "auto", num_cpus: float = 1.0,
                    resources: dict[str, float] | None = None, max_restarts: int = 3, demonstrations: list | None = None):
     """Start the learner actor: ``num_gpus``, or 1 when ``"auto"`` and the cluster has a GPU;
-    custom ``resources`` (e.g. ``{"learner": 1}``) pin it to a node type; ``demonstrations``:
-    ObjectRefs of expert episodes it keeps, through restarts. Its calls are never retried: the
-    driver decides what to resend after a restart."""
+    custom ``resources`` (e.g. ``{"learner": 1}``) pin it to a node type; ``restore_point``: a
+    `RestorePoint` handle (or None: never restored); ``demonstrations``: ObjectRefs of expert
+    episodes it keeps, through restarts. Its calls are never retried: the driver decides what to
+    resend after a restart."""
     if num_gpus == "auto":
         num_gpus = 1 if ray.cluster_resources().get("GPU", 0) >= 1 else 0
     return LearnerActor.options(num_gpus=num_gpus, num_cpus=num_cpus, resources=resources or {},
                                 max_restarts=max_restarts, max_task_retries=0).remote(
-        config, obs_shape, checkpoint_path, seed, demonstrations)
+        config, obs_shape, restore_point, seed, demonstrations)
+
+
+def create_restore_point(state: dict | None = None):
+    """A `RestorePoint` on this (the driver's) node: it lives and dies with the driver."""
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    node = ray.get_runtime_context().get_node_id()
+    return RestorePoint.options(scheduling_strategy=NodeAffinitySchedulingStrategy(node, soft=False)).remote(state)

@@ -1,0 +1,147 @@
+"""The learner watchdog (issue 16): a dead or hung learner actor is restarted from the latest
+checkpoint in every run, and the driver re-syncs its counters."""
+
+import os
+import signal
+import time
+from pathlib import Path
+
+import pytest
+import ray
+import torch
+
+import firebreak.train
+from firebreak.config import load_config
+from firebreak.dqn.checkpoint import load_checkpoint
+from firebreak.env import OBSERVATION_LAYERS
+from firebreak.rollout.learner import create_learner, create_restore_point
+from firebreak.train import _RemoteLearner, dqn_config, train
+from tests.rollout_fixtures import ray_local  # noqa: F401
+
+SMOKE = Path(__file__).parents[1] / "ray_configs" / "smoke.yaml"
+
+
+def _equal(a: dict, b: dict) -> bool:
+    return a.keys() == b.keys() and all(torch.equal(a[k].cpu(), b[k].cpu()) for k in a)
+
+
+@pytest.mark.timeout(180)
+def test_a_learner_killed_in_a_fresh_run_continues_from_the_checkpoint(ray_local, tmp_path, monkeypatch):  # noqa: F811
+    cfg = load_config(SMOKE, [f"run.out_dir={tmp_path}", "run.name=kill", "run.total_env_steps=320",
+                              "run.checkpoint_every_env_steps=128", "run.eval_every_env_steps=100000",
+                              "run.keep_step_checkpoints=false"])
+    seen = {}
+    real_init, real_recover, real_save = _RemoteLearner.__init__, _RemoteLearner._recover, firebreak.train.save_checkpoint
+
+    def init(self, *args, **kwargs):
+        real_init(self, *args, **kwargs)
+        seen["learner"] = self
+
+    def save(path, **kwargs):  # SIGKILL the learner right after the first mid-run latest.pt with updates in it
+        out = real_save(path, **kwargs)
+        updates = int(kwargs["learner_state"]["dqn"]["num_updates"])
+        if Path(path).name == "latest.pt" and kwargs["counters"]["env_steps"] > 0 and updates > 0 and "ckpt" not in seen:
+            seen["ckpt"] = load_checkpoint(path)
+            os.kill(ray.get(seen["learner"].handle.info.remote())["pid"], signal.SIGKILL)
+        return out
+
+    def recover(self):
+        real_recover(self)
+        seen["reloaded"] = ray.get(self.handle.get_weights.remote())
+        seen["reloaded_updates"] = self.updates
+
+    monkeypatch.setattr(_RemoteLearner, "__init__", init)
+    monkeypatch.setattr(_RemoteLearner, "_recover", recover)
+    monkeypatch.setattr(firebreak.train, "save_checkpoint", save)
+    summary = train(cfg, progress=False)
+
+    ckpt_updates = int(seen["ckpt"]["learner"]["dqn"]["num_updates"])
+    assert summary["learner_restarts"] == 1 and summary["learner_hangs"] == 0
+    # the new incarnation holds the checkpoint's networks and count, not a random network at 0
+    assert _equal(seen["reloaded"], seen["ckpt"]["learner"]["dqn"]["q_network"])
+    assert seen["reloaded_updates"] == ckpt_updates > 0
+    final = load_checkpoint(Path(summary["run_dir"]) / "checkpoints" / "latest.pt")
+    assert int(final["learner"]["dqn"]["num_updates"]) == summary["updates"] > ckpt_updates  # training went on
+    assert int(final["counters"]["updates"]) == summary["updates"]
+    assert summary["env_steps"] >= 320
+
+
+@pytest.mark.timeout(120)
+def test_a_hung_learner_is_killed_at_its_deadline_and_restored(ray_local, tmp_path):  # noqa: F811
+    cfg = load_config(SMOKE, [f"run.out_dir={tmp_path}"])
+    restore_point = create_restore_point()
+    handle = create_learner(dqn_config(cfg), (len(OBSERVATION_LAYERS), 24, 24), restore_point, 0, num_gpus=0,
+                            max_restarts=2)
+    learner = _RemoteLearner(handle, restore_point, max_restarts=2, call_timeout_s=3.0, restart_timeout_s=60.0)
+    state = learner.state_dict()
+    state["dqn"]["num_updates"] = torch.tensor(7)
+    learner.set_restore_point(state)
+    learner.updates = 9  # as if 2 updates had run since that checkpoint
+    pid = learner.info()["pid"]
+    os.kill(pid, signal.SIGSTOP)  # a hang: the process is alive and never answers
+    try:
+        began = time.monotonic()
+        learner.start_train(1)
+        while not learner.finished_train()[0]:
+            time.sleep(0.1)
+        detected = time.monotonic() - began
+    finally:
+        try:
+            os.kill(pid, signal.SIGCONT)
+        except ProcessLookupError:
+            pass
+    assert learner.hangs == 1 and learner.restarts == 1 and learner.restarted
+    assert 3.0 <= detected < 3.0 + 30.0, detected  # the deadline, plus the restart
+    assert learner.updates == 7 and learner.lost_updates == 2
+    assert learner.info()["pid"] != pid and _equal(learner.get_weights(), state["dqn"]["q_network"])
+    ray.kill(handle)
+    ray.kill(restore_point)
+
+
+def _alive_firebreak_actors() -> list[str]:
+    names = ("LearnerActor", "RestorePoint", "EnvRunner")
+    return [a["ActorClassName"] for a in ray._private.state.actors().values()
+            if a["State"] != "DEAD" and a["ActorClassName"] in names]
+
+
+@pytest.mark.timeout(180)
+def test_an_error_mid_run_releases_actors_and_signal_handlers(ray_local, tmp_path, monkeypatch):  # noqa: F811
+    cfg = load_config(SMOKE, [f"run.out_dir={tmp_path}", "run.name=error", "run.eval_every_env_steps=64"])
+    before = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+    assert not _alive_firebreak_actors()
+
+    def broken(self, policy):
+        raise RuntimeError("evaluation failed")
+
+    monkeypatch.setattr(firebreak.train.Evaluator, "__call__", broken)
+    with pytest.raises(RuntimeError, match="evaluation failed") as error:
+        train(cfg, progress=False)
+    # error.tb keeps train()'s frames, and so its actor handles, alive: only an explicit kill ends the actors
+    assert {sig: signal.getsignal(sig) for sig in before} == before
+    for _ in range(50):  # ray.kill is asynchronous
+        if not _alive_firebreak_actors():
+            break
+        time.sleep(0.2)
+    assert not _alive_firebreak_actors()
+
+
+def test_a_bad_eval_source_fails_before_set_up(ray_local, tmp_path):  # noqa: F811
+    cfg = load_config(SMOKE, [f"run.out_dir={tmp_path}", f"run.eval_landscapes={tmp_path}/missing.tif"])
+    before = signal.getsignal(signal.SIGTERM)
+    began = time.monotonic()
+    with pytest.raises(Exception, match="missing.tif"):
+        train(cfg, progress=False)
+    assert time.monotonic() - began < 5  # no actors were started for it
+    assert signal.getsignal(signal.SIGTERM) is before and not _alive_firebreak_actors()
+
+
+def test_resuming_with_another_network_names_the_keys_that_differ(tmp_path):
+    cfg = load_config(SMOKE, [f"run.out_dir={tmp_path}"])
+    path = tmp_path / "other.pt"
+    model = {"kind": "basic", "kwargs": {"hidden": 32, "num_layers": 2}, "obs_shape": [len(OBSERVATION_LAYERS), 24, 24],
+             "obs_layers": list(OBSERVATION_LAYERS)}
+    firebreak.train.save_checkpoint(path, learner_state={}, model=model, config=cfg.model_dump(), counters={})
+    with pytest.raises(firebreak.train.ConfigError, match=r"other\.pt: cannot resume, the network differs: "
+                       r"learner\.network_kwargs \(checkpoint \{'hidden': 32, 'num_layers': 2\}, config "
+                       r"\{'hidden': 16, 'num_layers': 2\}\)\. Resume without --config"):
+        train(cfg, resume=str(path), progress=False)
