@@ -125,6 +125,10 @@ def test_an_interrupted_save_leaves_the_previous_file_and_no_partial_one(tmp_pat
     with pytest.raises(OSError, match="No space left"):
         buffer.save(tmp_path / "first.replay.npz")
     assert not (tmp_path / "first.replay.npz").exists()
+    monkeypatch.undo()
+    (tmp_path / "latest.replay.npz.x1y2.tmp").write_bytes(b"PK")  # what a save killed by SIGKILL leaves
+    buffer.save(path)
+    assert [p.name for p in tmp_path.iterdir()] == ["latest.replay.npz"] and path.read_bytes() != before
 
 
 def small_learner(buffer_size: int = 64, reward_scale: float = 1.0) -> Learner:

@@ -277,7 +277,7 @@ class PrioritizedReplayBuffer:
     def save(self, path: str | Path, **extra) -> Path:
         """Write the buffer to `path` (.npz, uncompressed) atomically: a temp file in the same
         folder, renamed over `path` once complete, so an interrupted save leaves the previous file
-        (or none) and no partial one. `extra`: JSON-able values kept in the file's metadata (see
+        (or none) and no partial one (a temp file left by a killed process goes at the next save). `extra`: JSON-able values kept in the file's metadata (see
         `read_replay_meta`). Costs `file_nbytes` bytes of disk."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -287,6 +287,8 @@ class PrioritizedReplayBuffer:
                 "max_priority": self.max_priority, "rng": self.rng.bit_generator.state, "extra": extra}
         arrays = {name: getattr(self, name)[:used] for name in self._SLOT_ARRAYS}
         arrays["priorities"] = self.tree.values(np.arange(used))
+        for leftover in path.parent.glob(f"{path.name}.*.tmp"):  # of a save killed outright (SIGKILL)
+            leftover.unlink(missing_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
         try:
             with os.fdopen(fd, "wb") as file:
