@@ -41,6 +41,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cluster", default=None, metavar="CLUSTER_YAML",
                         help="with --check: the `ray up` cluster file whose node types the run targets")
     args, rest = parser.parse_known_args(argv)
+    if args.algo == "rllib-dqn" and args.check:
+        parser.error("--check sizes firebreak's own engine (--algo dqn); RLlib sizes its own")
     if args.algo == "rllib-dqn":
         from firebreak.rllib import main as rllib_main
 

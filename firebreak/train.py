@@ -7,7 +7,9 @@ The loop (DESIGN.md, "Data flow"): the supervisor keeps one ``sample`` call in f
 runner and hands over whole fragments; each goes to the learner's replay; the learner then
 runs the updates owed by the replay ratio; every ``weights_every`` updates one ``ray.put``
 of the weights reaches every runner with its next call. A lost fragment is counted by the
-supervisor and never replaced. With ``rollout.runners: 0`` the same loop runs in this process
+supervisor and never replaced. Every learner call has a deadline (``learner.call_timeout_s``):
+a hung or dead learner is restarted from the latest checkpoint (`_RemoteLearner`), its lost
+updates counted. With ``rollout.runners: 0`` the same loop runs in this process
 without Ray (breakpoints and profilers work). Ctrl-C or SIGTERM ends the loop at the next
 fragment and writes a final checkpoint.
 
@@ -150,6 +152,7 @@ class _RemoteLearner:
         self.call_timeout_s, self.restart_timeout_s = call_timeout_s, restart_timeout_s
         self.restarts = self.hangs = self.lost_updates = 0
         self.restarted = False  # set by a restart, cleared by the driver once it has re-synced
+        self._unavailable = False  # the last failure was ActorUnavailableError (transient)
         self._pending = None
         self._pending_since = 0.0
         self._added: list = []
@@ -166,7 +169,10 @@ class _RemoteLearner:
             return True, ray.get(refs, timeout=self.call_timeout_s)
         except GetTimeoutError:
             self._kill_hung(what)
-        except (RayActorError, ActorUnavailableError) as err:
+        except ActorUnavailableError as err:  # transient: the same process may answer again
+            self._unavailable = True
+            log.warning("learner unreachable in %s (%s); waiting for it", what, str(err).splitlines()[0])
+        except RayActorError as err:
             log.error("learner actor failed in %s (%s); Ray restarts it from the latest checkpoint",
                       what, str(err).splitlines()[0])
         return False, None
@@ -182,10 +188,18 @@ class _RemoteLearner:
     def _recover(self) -> None:
         """Wait for the restarted learner; count the updates it lost; flag the restart."""
         self._pending, self._added = None, []
-        if 0 <= self.max_restarts <= self.restarts:
+        if self._unavailable:  # reachable again as the same incarnation: no restart, nothing reloaded
+            self._unavailable = False
+            info = self._next_incarnation(same=True)
+            if info["incarnation"] == self.incarnation:
+                log.warning("learner reachable again (pid %s): not a restart; the call that failed is not resent",
+                            info["pid"])
+                return
+        elif 0 <= self.max_restarts <= self.restarts:
             raise RuntimeError(f"the learner actor failed again after its learner.max_restarts={self.max_restarts} "
                                "restarts; see the log above (raise learner.max_restarts, or -1 for no limit)")
-        info = self._next_incarnation()
+        else:
+            info = self._next_incarnation()
         self.restarts += 1
         self.lost_updates += max(self.updates - int(info["updates"]), 0)
         log.warning("learner restarted (pid %s, %s): %d update(s) since the latest checkpoint lost, training "
@@ -193,8 +207,8 @@ class _RemoteLearner:
                     max(self.updates - int(info["updates"]), 0), info["updates"])
         self.incarnation, self.updates, self.restarted = info["incarnation"], int(info["updates"]), True
 
-    def _next_incarnation(self) -> dict:
-        """The info of the first incarnation other than `self.incarnation` to answer."""
+    def _next_incarnation(self, same: bool = False) -> dict:
+        """The info of the first incarnation other than `self.incarnation` (or any, `same`) to answer."""
         import ray
         from ray.exceptions import ActorUnavailableError, GetTimeoutError, RayActorError
 
@@ -210,7 +224,7 @@ class _RemoteLearner:
             except (RayActorError, ActorUnavailableError, GetTimeoutError):
                 time.sleep(min(1.0, max(remaining, 0)))
                 continue
-            if info["incarnation"] != self.incarnation:
+            if same or info["incarnation"] != self.incarnation:
                 return info
             time.sleep(0.2)  # ray.kill is asynchronous: the old incarnation may still answer
 
@@ -607,9 +621,9 @@ def train(cfg: Config, *, address: str | None = None, resume: str | None = None,
                         if key in result:  # expert_loss: with demonstrations only
                             writer.add_scalar(f"learner/{key}", result[key], step)
                 owed = owed_updates(step)
-                if owed > 0:
+                if owed > 0:  # in chunks of two fragments' worth: each call stays well inside its deadline
                     train_started = time.monotonic()
-                    learner.start_train(owed)
+                    learner.start_train(min(owed, max(int(lag_limit), 1)))
             if counters["updates"] - last["weights"] >= cfg.learner.weights_every:
                 weights = publish_weights()
             elapsed = time.monotonic() - started

@@ -145,3 +145,40 @@ def test_resuming_with_another_network_names_the_keys_that_differ(tmp_path):
                        r"learner\.network_kwargs \(checkpoint \{'hidden': 32, 'num_layers': 2\}, config "
                        r"\{'hidden': 16, 'num_layers': 2\}\)\. Resume without --config"):
         train(cfg, resume=str(path), progress=False)
+
+
+def test_an_unreachable_learner_is_not_counted_as_a_restart(monkeypatch):
+    """ActorUnavailableError is transient: the same incarnation answers again, nothing reloaded."""
+    from ray.exceptions import ActorUnavailableError
+
+    failures = ["train"]  # the first train call meets a network blip
+
+    class Method:
+        def __init__(self, name):
+            self.name = name
+
+        def remote(self, *args):
+            return self.name
+
+    class Handle:
+        info, train = Method("info"), Method("train")
+
+    def get(ref, timeout=None):
+        if isinstance(ref, list):
+            return [get(r) for r in ref]
+        if ref in failures:
+            failures.remove(ref)
+            raise ActorUnavailableError("connection reset", None)
+        if ref == "info":
+            return {"pid": 1, "incarnation": "a", "updates": 5, "restored": True}
+        return {"updates": 6, "incarnation": "a", "loss": 0.1}
+
+    monkeypatch.setattr(ray, "get", get)
+    monkeypatch.setattr(ray, "wait", lambda refs, timeout=None: (refs, []))
+    learner = _RemoteLearner(Handle(), max_restarts=0, call_timeout_s=1.0, restart_timeout_s=5.0)
+    learner.start_train(1)
+    assert learner.finished_train() == (True, None)  # that call's result is lost, not made up
+    assert learner.restarts == 0 and not learner.restarted and learner.updates == 5
+    learner.start_train(1)
+    done, result = learner.finished_train()
+    assert done and result["loss"] == 0.1 and learner.updates == 6

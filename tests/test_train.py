@@ -3,7 +3,6 @@
 import math
 import os
 import signal
-import threading
 import time
 from pathlib import Path
 
@@ -13,6 +12,7 @@ import ray
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+import firebreak.rollout
 from firebreak.config import ConfigError, load_config
 from firebreak.demonstrations import collect_demonstrations
 from firebreak.dqn.checkpoint import CheckpointError, build_policy_network, load_checkpoint, save_checkpoint
@@ -100,15 +100,20 @@ def test_resume_continues_the_counters(smoke_run):
 
 
 @pytest.mark.timeout(300)
-def test_sigterm_ends_with_a_loadable_checkpoint(ray_local, tmp_path):  # noqa: F811
+def test_sigterm_ends_with_a_loadable_checkpoint(ray_local, tmp_path, monkeypatch):  # noqa: F811
     cfg = _cfg("smoke", tmp_path, "run.total_env_steps=100000", "run.name=sigterm")
     previous = signal.getsignal(signal.SIGTERM)
-    timer = threading.Timer(25.0, os.kill, (os.getpid(), signal.SIGTERM))
-    timer.start()
-    try:
-        summary = train(cfg, progress=False)
-    finally:
-        timer.cancel()
+    next_fragment = firebreak.rollout.Supervisor.next_fragment
+    fragments = []
+
+    def signalled(self, *args, **kwargs):  # SIGTERM mid-run, after the 4th fragment, however slow the set-up
+        fragments.append(next_fragment(self, *args, **kwargs))
+        if len(fragments) == 4:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return fragments[-1]
+
+    monkeypatch.setattr(firebreak.rollout.Supervisor, "next_fragment", signalled)
+    summary = train(cfg, progress=False)
     assert summary["stopped_by"] == "SIGTERM" and 0 < summary["env_steps"] < 100000
     payload = load_checkpoint(Path(summary["run_dir"]) / "checkpoints" / "latest.pt")
     assert int(payload["counters"]["env_steps"]) == summary["env_steps"]
