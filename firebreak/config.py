@@ -89,6 +89,8 @@ class LearnerConfig(_Section):
     target_update_every: int = Field(500, ge=1, description="updates between target syncs")
     tau: float = Field(1.0, gt=0, le=1, description="1 = hard copy, < 1 = Polyak")
     buffer_size: int = Field(50_000, ge=1, description="replay capacity in transitions")
+    save_replay: bool = Field(False, description="write the replay next to every latest.pt "
+                              "(checkpoints/latest.replay.npz): --resume and a restarted learner continue with it")
     learning_starts: int = Field(1_000, ge=0, description="env steps before the first update")
     alpha: float = Field(0.6, ge=0)
     beta_start: float = Field(0.4, ge=0, le=1)

@@ -36,7 +36,7 @@ from .config import Config, ConfigError, config_from_dict
 from .demonstrations import collect_demonstrations
 from .dqn import DQNConfig, linear_schedule
 from .dqn.checkpoint import load_checkpoint, save_checkpoint
-from .dqn.learner import Learner
+from .dqn.learner import Learner, check_saved_replay
 from .dqn.policy import QPolicy
 from .env import OBSERVATION_LAYERS, FuelBreakEnv
 from .evaluate import evaluate
@@ -123,6 +123,9 @@ class _LocalLearner:
 
     def get_weights(self):
         return self.learner.get_weights()
+
+    def save_replay(self, path):
+        self.learner.save_replay(path)
 
     def state_dict(self):
         return self.learner.state_dict()
@@ -285,6 +288,9 @@ class _RemoteLearner:
     def get_weights(self):
         return self._call("get_weights")
 
+    def save_replay(self, path):
+        self._call("save_replay", str(path))
+
     def state_dict(self):
         return self._call("state_dict")
 
@@ -321,8 +327,7 @@ class _LocalSampler:
 
 
 class Evaluator:
-    """Greedy evaluation on `run.eval_landscapes` (training tiles by default: it selects best.pt)
-    against the baselines (computed once per run), on fires never trained on."""
+    """Greedy evaluation on held-out tiles against the baselines (computed once per run)."""
 
     def __init__(self, cfg: Config):
         source, n = cfg.run.eval_landscapes, cfg.run.eval_tiles
@@ -416,7 +421,8 @@ def train(cfg: Config, *, address: str | None = None, resume: str | None = None,
     address: ``"local"`` (a private Ray instance), ``"auto"`` (the running cluster, e.g. under
     ``ray job submit``) or ``"ray://host:10001"``; None: ``RAY_ADDRESS`` when set, else local.
     resume: a checkpoint path or ``"latest"`` (this run's latest.pt): continues its counters,
-    epsilon, optimizer and target network; the replay is refilled.
+    epsilon, optimizer and target network; the replay is refilled, or reloaded when the run saved it
+    (``learner.save_replay``).
     """
     from torch.utils.tensorboard import SummaryWriter
 
@@ -431,6 +437,7 @@ def train(cfg: Config, *, address: str | None = None, resume: str | None = None,
              "obs_layers": list(OBSERVATION_LAYERS)}
     if payload is not None:
         _check_resume(cfg, payload, model, resume)
+        check_saved_replay(payload["learner"], dqn_config(cfg), obs_shape)  # fails here, not as a dead actor
     evaluator = Evaluator(cfg)  # a bad run.eval_landscapes fails here, before minutes of set-up
     # updates counts all gradient steps; pretrain_updates those on demonstrations before sampling;
     # lost_updates those a learner restart lost (run again: they count as not done)
@@ -460,6 +467,8 @@ def train(cfg: Config, *, address: str | None = None, resume: str | None = None,
     info: dict = {}
 
     def checkpoint(name: str) -> Path:
+        if name == "latest.pt" and cfg.learner.save_replay:  # before state_dict: the state names the file
+            learner.save_replay((ckpt_dir / "latest.replay.npz").resolve())
         counters["train_seconds"] = seconds_before + time.monotonic() - started
         state = learner.state_dict()
         resync()  # the state may come from a learner restarted by that very call

@@ -4,6 +4,9 @@ A checkpoint holds the learner state (online and target networks, optimizer, cou
 network description (kind, kwargs, observation shape and layer names), the resolved config
 and the run's counters. It is written atomically (temp file + rename) and read with
 ``torch.load(..., weights_only=True)``: tensors and plain containers only, never code.
+
+The learner state may name a saved replay (`Learner.save_replay`): a file in the checkpoint's
+folder is stored by its name and read back relative to the checkpoint, so a run folder can move.
 """
 
 from __future__ import annotations
@@ -32,6 +35,9 @@ def save_checkpoint(path: str | Path, *, learner_state: dict, model: dict[str, A
     """Write a checkpoint atomically. `model`: kind, kwargs, obs_shape, obs_layers."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    replay = learner_state.get("replay")
+    if replay is not None and Path(replay["file"]).parent == path.parent.resolve():
+        learner_state = {**learner_state, "replay": {**replay, "file": Path(replay["file"]).name}}
     payload = {"format": FORMAT, "version": VERSION, "model": model, "config": config, "counters": counters,
                "learner": learner_state}
     with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".pt.tmp", delete=False) as tmp:
@@ -57,6 +63,9 @@ def load_checkpoint(path: str | Path, map_location: str = "cpu") -> dict:
     missing = [key for key in ("model", "config", "counters", "learner") if key not in payload]
     if missing:
         raise CheckpointError(f"{path}: checkpoint lacks {missing}; it was not written by firebreak.")
+    replay = payload["learner"].get("replay")
+    if replay is not None:
+        replay["file"] = str((path.parent / replay["file"]).resolve())  # an absolute name stays as it is
     return payload
 
 

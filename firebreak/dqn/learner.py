@@ -2,9 +2,18 @@
 
 The Ray learner actor (`firebreak.rollout.learner`) wraps exactly this class, so the same code
 trains in a test, on a GPU machine without Ray, and inside a cluster.
+
+Replay persistence (optional, the run's ``learner.save_replay``): `save_replay(path)` writes the
+replay next to a checkpoint; while the replay stays as saved, `state_dict` names that file and a
+token, and `load_state_dict` reads it back, so a resumed or restarted learner continues with the
+replay it had instead of refilling it.
 """
 
 from __future__ import annotations
+
+import logging
+import uuid
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -12,8 +21,10 @@ import torch
 from .demonstrations import DemonstrationBuffer
 from .exploration import linear_schedule
 from .networks import build_q_network
-from .replay import PrioritizedReplayBuffer
+from .replay import PrioritizedReplayBuffer, check_replay_file, read_replay_meta, replay_fingerprint
 from .update import DQNConfig, DQNUpdate
+
+log = logging.getLogger("firebreak.dqn")
 
 
 class Learner:
@@ -33,6 +44,8 @@ class Learner:
                                               config.alpha, config.priority_eps, seed=seed)
         self.demonstrations = DemonstrationBuffer(config.gamma, config.n_step, seed=seed + 1)
         self.env_steps = 0
+        self._replay_file: dict | None = None  # {"file", "token"} of the saved copy of the replay
+        self._replay_changes = -1  # replay.changes when that copy was made
 
     @property
     def device(self) -> str:
@@ -69,7 +82,7 @@ class Learner:
     @property
     def can_train(self) -> bool:
         """True once the replay holds `learning_starts` transitions (and at least one batch);
-        after a resume the refilled replay must reach that size again."""
+        after a resume without a saved replay the refilled replay must reach that size again."""
         return len(self.replay) >= max(self.config.learning_starts, self.config.batch_size)
 
     def train(self, num_updates: int) -> dict[str, float]:
@@ -102,9 +115,58 @@ class Learner:
         return self.dqn.get_weights()
 
     def state_dict(self) -> dict:
-        """Networks, optimizer and counters (the replay is refilled on resume)."""
-        return {"dqn": self.dqn.state_dict(), "env_steps": torch.tensor(self.env_steps)}
+        """Networks, optimizer and counters; plus ``replay`` ({"file", "token"}) while the replay
+        is exactly as `save_replay` (or `load_replay`) left it."""
+        state = {"dqn": self.dqn.state_dict(), "env_steps": torch.tensor(self.env_steps)}
+        if self._replay_file is not None and self._replay_changes == self.replay.changes:
+            state["replay"] = dict(self._replay_file)
+        return state
 
     def load_state_dict(self, state: dict) -> None:
+        """Networks, optimizer and counters; and the replay file the state names, when it is there."""
         self.dqn.load_state_dict(state["dqn"])
         self.env_steps = int(state["env_steps"])
+        if "replay" in state:
+            self.load_replay(state["replay"]["file"], token=state["replay"]["token"])
+
+    def save_replay(self, path: str | Path) -> Path:
+        """Write the replay to `path` (an .npz, atomically; `PrioritizedReplayBuffer.save`), unless
+        that file already holds it unchanged. Returns the absolute path."""
+        path = Path(path).resolve()
+        current = self._replay_file is not None and self._replay_file["file"] == str(path)
+        if not (current and self._replay_changes == self.replay.changes and path.is_file()):
+            token = uuid.uuid4().hex
+            self.replay.save(path, token=token, reward_scale=self.config.reward_scale)
+            self._replay_file, self._replay_changes = {"file": str(path), "token": token}, self.replay.changes
+        return path
+
+    def load_replay(self, path: str | Path, token: str | None = None) -> bool:
+        """Fill the replay from a `save_replay` file; True when loaded. A missing file, or one
+        whose token differs from `token` (a later checkpoint overwrote it), is logged and skipped:
+        the replay refills. A file saved with another buffer size, observation shape, gamma, n_step,
+        alpha or reward_scale raises `ReplayFileError` naming the file and the fix."""
+        path = Path(path).resolve()
+        if not path.is_file():
+            log.warning("%s: saved replay not found (on a cluster it lives on the learner's node); "
+                        "the replay refills from empty", path)
+            return False
+        meta = read_replay_meta(path)
+        if token is not None and meta["extra"].get("token") != token:
+            log.warning("%s holds the replay of a later checkpoint than the one loaded; the replay refills from "
+                        "empty (resume from latest.pt to continue with it)", path)
+            return False
+        self.replay.load(path, reward_scale=self.config.reward_scale)
+        self._replay_file = {"file": str(path), "token": meta["extra"].get("token")}
+        self._replay_changes = self.replay.changes
+        log.info("%s: replay restored, %d transitions", path, len(self.replay))
+        return True
+
+
+def check_saved_replay(state: dict, config: DQNConfig, obs_shape: tuple[int, int, int]) -> None:
+    """Raise `ReplayFileError` now if the replay file a learner state names is here and would not
+    load into `Learner(config, obs_shape)`: what its `load_state_dict` would raise, told by the
+    driver before a learner actor starts (whose failure Ray would only report as a dead actor)."""
+    replay = state.get("replay")
+    if replay is not None and Path(replay["file"]).is_file():
+        fingerprint = replay_fingerprint(config.buffer_size, obs_shape, config.gamma, config.n_step, config.alpha)
+        check_replay_file(replay["file"], fingerprint, reward_scale=config.reward_scale)

@@ -30,13 +30,32 @@ equal segments of the total, with importance-sampling weights
 w_i = (N P(i)) ** -beta / max_j (N P(j)) ** -beta = (p_i / min_j p_j) ** -beta.
 Call `update_priorities` for a sampled batch before adding further fragments: a slot
 overwritten in between would inherit the old transition's priority.
+
+Persistence: `save(path)` writes the written slots, their priorities, the write position, the
+counts and the sampling RNG to one uncompressed .npz, atomically (temp file + rename); `load(path)`
+reads it back into a buffer of the same capacity and observation shape, so sampling continues
+exactly as it would have. On disk a slot costs what it holds in memory (observation, mask, 22 B
+of scalars) plus an 8 B priority (`file_nbytes`); only written slots are saved.
 """
 
 from __future__ import annotations
 
+import json
+import os
+import tempfile
+import zipfile
+from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
+
+REPLAY_FORMAT = "firebreak-replay"
+REPLAY_VERSION = 1
+_CHUNK = 64 * 2**20  # bytes read at a time: loading never holds a second copy of the observations
+
+
+class ReplayFileError(ValueError):
+    """A replay file that cannot be loaded into this buffer; the message names the file and the fix."""
 
 
 class SumTree:
@@ -108,6 +127,70 @@ def n_step_returns(rewards: np.ndarray, segment_end: np.ndarray, gamma: float, n
     return returns, n_steps
 
 
+def replay_fingerprint(capacity: int, obs_shape, gamma: float, n_step: int, alpha: float,
+                       obs_dtype: np.dtype | type = np.float16) -> dict:
+    """What a saved replay must share with the buffer it is loaded into, keyed by what sets it."""
+    return {"learner.buffer_size": capacity, "observation shape": [int(n) for n in obs_shape],
+            "observation dtype": np.dtype(obs_dtype).name, "learner.gamma": gamma, "learner.n_step": n_step,
+            "learner.alpha": alpha}
+
+
+def read_replay_meta(path: str | Path) -> dict:
+    """The metadata of a file written by `PrioritizedReplayBuffer.save` (format, fingerprint,
+    counts, `extra`); reads only that, not the arrays."""
+    path = Path(path)
+    try:
+        with zipfile.ZipFile(path) as archive, archive.open("meta.npy") as member:
+            meta = json.loads(str(np.lib.format.read_array(member)))
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile) as err:
+        raise ReplayFileError(f"{path}: not a readable firebreak replay file ({err}); delete it to start "
+                              "with an empty replay") from None
+    if not isinstance(meta, dict) or meta.get("format") != REPLAY_FORMAT:
+        raise ReplayFileError(f"{path}: not a firebreak replay file (no format '{REPLAY_FORMAT}')")
+    if meta.get("version") != REPLAY_VERSION:
+        raise ReplayFileError(f"{path}: replay file version {meta.get('version')}, this firebreak reads "
+                              f"{REPLAY_VERSION}; delete it to start with an empty replay")
+    return meta
+
+
+def check_replay_file(path: str | Path, fingerprint: dict, **expected) -> dict:
+    """The file's metadata, or ReplayFileError naming the file, each differing key (saved and
+    wanted value) and the fix when its `replay_fingerprint` or `extra` values differ."""
+    path = Path(path)
+    meta = read_replay_meta(path)
+    saved = {**meta["fingerprint"], **meta["extra"]}
+    differ = [f"{key} (file {saved.get(key)!r}, now {value!r})" for key, value in {**fingerprint, **expected}.items()
+              if saved.get(key) != value]
+    if differ:
+        raise ReplayFileError(
+            f"{path}: the saved replay does not fit this learner: {'; '.join(differ)}. Resume with the settings "
+            f"it was saved with, or move {path.name} out of {path.parent} to start with an empty replay")
+    return meta
+
+
+def _read_npy_into(archive: zipfile.ZipFile, name: str, out: np.ndarray, path: Path) -> None:
+    """Fill the C-contiguous `out` from member `name`.npy of an uncompressed .npz, in chunks."""
+    try:
+        member = archive.open(f"{name}.npy")
+    except KeyError:
+        raise ReplayFileError(f"{path}: replay file lacks '{name}'; it is damaged, delete it") from None
+    with member:
+        version = np.lib.format.read_magic(member)
+        npy = np.lib.format
+        read_header = npy.read_array_header_1_0 if version == (1, 0) else npy.read_array_header_2_0
+        shape, fortran_order, dtype = read_header(member)
+        if shape != out.shape or dtype != out.dtype or fortran_order:
+            raise ReplayFileError(f"{path}: '{name}' holds {dtype}{list(shape)}, expected "
+                                  f"{out.dtype}{list(out.shape)}; the file is damaged, delete it")
+        view = memoryview(out.reshape(-1).view(np.uint8))
+        position = 0
+        while position < len(view):
+            count = member.readinto(view[position:position + _CHUNK])
+            if not count:
+                raise ReplayFileError(f"{path}: '{name}' ends early; the file is truncated, delete it")
+            position += count
+
+
 class ReplayBatch(NamedTuple):
     """A sampled batch of B n-step transitions (numpy, ready for `DQNUpdate.update`).
 
@@ -164,7 +247,9 @@ class PrioritizedReplayBuffer:
         self.tree = SumTree(capacity)
         self.max_priority = 1.0
         self.cursor = 0
+        self.full = False  # the ring has wrapped: every slot was written
         self.num_transitions = 0
+        self.changes = 0  # counts add_fragment, sample and update_priorities calls: tells a saved copy is current
 
     def __len__(self) -> int:
         """Number of sampleable transitions."""
@@ -176,6 +261,75 @@ class PrioritizedReplayBuffer:
         arrays = (self.obs, self.mask, self.action, self.returns, self.n_steps, self.terminated,
                   self.is_transition, self.tree.sums, self.tree.mins)
         return sum(a.nbytes for a in arrays)
+
+    # Per-slot arrays, saved for the written slots [0, used).
+    _SLOT_ARRAYS = ("obs", "mask", "action", "returns", "n_steps", "terminated", "is_transition")
+
+    @property
+    def used_slots(self) -> int:
+        """Slots written so far (the ring fills from slot 0)."""
+        return self.capacity if self.full else self.cursor
+
+    def _fingerprint(self) -> dict:
+        return replay_fingerprint(self.capacity, self.obs.shape[1:], self.gamma, self.n_step, self.alpha,
+                                  self.obs.dtype)
+
+    def save(self, path: str | Path, **extra) -> Path:
+        """Write the buffer to `path` (.npz, uncompressed) atomically: a temp file in the same
+        folder, renamed over `path` once complete, so an interrupted save leaves the previous file
+        (or none) and no partial one (a temp file left by a killed process goes at the next save). `extra`: JSON-able values kept in the file's metadata (see
+        `read_replay_meta`). Costs `file_nbytes` bytes of disk."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        used = self.used_slots
+        meta = {"format": REPLAY_FORMAT, "version": REPLAY_VERSION, "fingerprint": self._fingerprint(),
+                "used": used, "cursor": self.cursor, "full": self.full, "num_transitions": self.num_transitions,
+                "max_priority": self.max_priority, "rng": self.rng.bit_generator.state, "extra": extra}
+        arrays = {name: getattr(self, name)[:used] for name in self._SLOT_ARRAYS}
+        arrays["priorities"] = self.tree.values(np.arange(used))
+        for leftover in path.parent.glob(f"{path.name}.*.tmp"):  # of a save killed outright (SIGKILL)
+            leftover.unlink(missing_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as file:
+                np.savez(file, meta=np.array(json.dumps(meta)), **arrays)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return path
+
+    def file_nbytes(self) -> int:
+        """Bytes of payload a `save` now writes (the .npz adds ~4 KB of headers): per written
+        slot its observation, mask, action, return, step count and flags, plus a float64 priority."""
+        per_slot = sum(getattr(self, name)[:1].nbytes for name in self._SLOT_ARRAYS) + 8
+        return self.used_slots * per_slot
+
+    def load(self, path: str | Path, **expected) -> dict:
+        """Replace the buffer's contents with a file written by `save`; returns its metadata.
+
+        Raises ReplayFileError, naming the file, the differing keys and the fix, when the file was
+        saved by a buffer of another capacity, observation shape or dtype, gamma, n_step or alpha,
+        or when an `expected` value differs from the `extra` it was saved with; then the buffer is
+        untouched. Observations are read in chunks straight into the buffer's arrays (no second
+        copy in memory); a file found damaged while reading leaves the buffer partly overwritten.
+        """
+        path = Path(path)
+        meta = check_replay_file(path, self._fingerprint(), **expected)
+        used = int(meta["used"])
+        with zipfile.ZipFile(path) as archive:
+            for name in self._SLOT_ARRAYS:
+                _read_npy_into(archive, name, getattr(self, name)[:used], path)
+            priorities = np.empty(used, np.float64)
+            _read_npy_into(archive, "priorities", priorities, path)
+        self.is_transition[used:] = False
+        self.tree = SumTree(self.capacity)
+        self.tree.update(np.arange(used), priorities)
+        self.cursor, self.full = int(meta["cursor"]), bool(meta["full"])
+        self.num_transitions, self.max_priority = int(meta["num_transitions"]), float(meta["max_priority"])
+        self.rng.bit_generator.state = meta["rng"]
+        self.changes += 1
+        return meta
 
     def add_fragment(
         self,
@@ -234,7 +388,9 @@ class PrioritizedReplayBuffer:
         self.num_transitions += num_steps
 
         self.tree.update(slots, np.where(self.is_transition[slots], self.max_priority**self.alpha, 0.0))
+        self.full = self.full or self.cursor + num_slots >= self.capacity
         self.cursor = (self.cursor + num_slots) % self.capacity
+        self.changes += 1
 
     def sample(self, batch_size: int, beta: float) -> ReplayBatch:
         """Draw batch_size transitions with probability proportional to priority.
@@ -243,6 +399,7 @@ class PrioritizedReplayBuffer:
         """
         if self.num_transitions == 0:
             raise ValueError("sample: the replay buffer is empty")
+        self.changes += 1
         segment = self.tree.total / batch_size
         slots = self.tree.find((np.arange(batch_size) + self.rng.random(batch_size)) * segment)
         weights = (self.tree.values(slots) / self.tree.min) ** -beta
@@ -261,6 +418,7 @@ class PrioritizedReplayBuffer:
 
     def update_priorities(self, indices: np.ndarray, td_errors: np.ndarray) -> None:
         """Set the priorities of sampled slots from their absolute TD errors."""
+        self.changes += 1
         priorities = np.abs(td_errors).astype(np.float64) + self.priority_eps
         self.max_priority = max(self.max_priority, float(priorities.max()))
         self.tree.update(indices, priorities**self.alpha)

@@ -84,6 +84,10 @@ class LearnerActor:
     def get_weights(self) -> dict[str, torch.Tensor]:
         return self.learner.get_weights()
 
+    def save_replay(self, path: str) -> None:
+        """Write the replay to `path` on this actor's node (`Learner.save_replay`)."""
+        self.learner.save_replay(path)
+
     def state_dict(self) -> dict:
         return self.learner.state_dict()
 
