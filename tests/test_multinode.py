@@ -48,8 +48,9 @@ HEALTH_CHECKS = {"health_check_initial_delay_ms": 0, "health_check_period_ms": 5
 def private_ray_env(monkeypatch):
     """A short private temp dir; the environment every Ray process started here inherits."""
     if ray.is_initialized():
-        pytest.fail("a Ray instance is already initialized in this process (run this module on its own, "
-                    "or after ray.shutdown()); the multi-node tests need their own cluster")
+        # The shared test instance of an earlier module (tests/rollout_fixtures.ray_local): the
+        # multi-node tests need their own cluster; the modules after this one start a new one.
+        ray.shutdown()
     temp_dir = tempfile.mkdtemp(prefix="rmn_", dir="/tmp")
     monkeypatch.setenv("RAY_AUTH_MODE", "disabled")  # private, loopback-only, one test long: no token
     # Ray writes its "current cluster" address file here instead of /tmp/ray, which others share.
