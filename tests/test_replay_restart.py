@@ -1,6 +1,5 @@
 """A learner actor restarted by Ray reloads the replay saved with the latest checkpoint."""
 
-import time
 
 import numpy as np
 import pytest
@@ -10,7 +9,7 @@ from firebreak.config import load_config
 from firebreak.rollout.fragment import Fragment
 from firebreak.rollout.learner import create_learner, create_restore_point
 from firebreak.train import dqn_config
-from tests.rollout_fixtures import ray_local  # noqa: F401
+from tests.rollout_fixtures import ray_local, restart_learner  # noqa: F401
 from tests.test_replay_persistence import CONFIGS
 
 SHAPE = (18, 24, 24)
@@ -34,18 +33,8 @@ def test_a_restarted_learner_continues_with_the_saved_replay(ray_local, tmp_path
         ray.get(learner.add_fragment.remote(random_fragment(rng)))
     ray.get(learner.save_replay.remote(str(tmp_path / "latest.replay.npz")))
     ray.get(restore_point.set.remote(ray.get(learner.state_dict.remote())))  # what checkpoint("latest.pt") does
-    old = ray.get(learner.info.remote())
-    ray.kill(learner, no_restart=False)
-    info = None
-    for _ in range(60):  # ray.kill is asynchronous: wait for the new incarnation
-        try:
-            info = ray.get(learner.info.remote(), timeout=10)
-            if info["incarnation"] != old["incarnation"]:
-                break
-        except (ray.exceptions.RayActorError, ray.exceptions.GetTimeoutError):
-            continue
-        time.sleep(0.5)
-    assert info["incarnation"] != old["incarnation"] and info["restored"]
+    info = restart_learner(learner)
+    assert info["restored"]
     result = ray.get(learner.train.remote(1))
     assert result["replay_size"] == 32 and "loss" in result  # past learning_starts at once: no refill
     ray.kill(learner)

@@ -23,7 +23,7 @@ from firebreak.placement import BASELINES
 from firebreak.rollout import read_injections
 from firebreak.rollout.learner import create_learner, create_restore_point
 from firebreak.train import _check_cpus, _RemoteLearner, dqn_config, train
-from tests.rollout_fixtures import ray_local  # noqa: F401
+from tests.rollout_fixtures import ray_local, restart_learner  # noqa: F401
 
 CONFIGS = Path(__file__).parents[1] / "ray_configs"
 
@@ -154,17 +154,8 @@ def test_a_restarted_learner_reloads_the_restore_point(ray_local, tmp_path):  # 
     ray.get(restore_point.set.remote(state))
     old = ray.get(learner.info.remote())
     assert not old["restored"] and old["updates"] == 0
-    ray.kill(learner, no_restart=False)
-    info = None
-    for _ in range(60):  # ray.kill is asynchronous: wait for the new incarnation
-        try:
-            info = ray.get(learner.info.remote(), timeout=10)
-            if info["incarnation"] != old["incarnation"]:
-                break
-        except (ray.exceptions.RayActorError, ray.exceptions.GetTimeoutError):
-            continue
-        time.sleep(0.5)
-    assert info["incarnation"] != old["incarnation"] and info["restored"] and info["updates"] == 123
+    info = restart_learner(learner)
+    assert info["restored"] and info["updates"] == 123
     assert info["device"] == "cpu"  # no GPU in this cluster: num_gpus 'auto' -> 0
     ray.kill(learner)
     ray.kill(restore_point)
