@@ -4,7 +4,8 @@ The driver creates it with `create_learner`, next to a `RestorePoint`: a small a
 driver's node that holds the learner state of the run's latest checkpoint (the driver updates it
 at every checkpoint, and right after the actor starts and after pre-training). An incarnation
 restarted by Ray (``max_restarts``) rebuilds itself from that state, so a learner crash costs the
-updates since that checkpoint and the replay contents, never the run. The state travels through
+updates since that checkpoint and the replay's contents (kept too with ``learner.save_replay``:
+the state then names the replay file saved beside latest.pt), never the run. The state travels through
 Ray, not the file system: on a cluster the learner's node cannot read the head's ``runs/``.
 Expert demonstrations are creation arguments (ObjectRefs): Ray keeps them for restarts and every
 incarnation loads them again.
