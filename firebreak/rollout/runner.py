@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 import os
 import time
+import warnings
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
@@ -287,7 +288,10 @@ class EnvRunner(Runner):
     its own concurrency group so it answers while ``sample`` is busy."""
 
     def __init__(self, env_factory, policy=None, envs_per_runner=1, fragment_length=64, seed=None, runner_index=0):
-        if ray.get_runtime_context().was_current_actor_reconstructed:
+        with warnings.catch_warnings():  # Ray 2.60's own property reads its deprecated actor_id
+            warnings.simplefilter("ignore", DeprecationWarning)
+            restarted = ray.get_runtime_context().was_current_actor_reconstructed
+        if restarted:
             seed = None
         super().__init__(env_factory, policy, envs_per_runner, fragment_length, seed, runner_index)
 
