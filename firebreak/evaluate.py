@@ -327,7 +327,7 @@ def main(argv: list[str] | None = None) -> int:
             policy_factory(name)  # fail before any work: unknown names, unreadable checkpoints
         except ValueError as err:
             parser.error(str(err))
-        except Exception as err:  # a checkpoint that does not load (CheckpointError, OSError)
+        except OSError as err:  # a checkpoint that cannot be read (CheckpointError is a ValueError)
             parser.error(f"--policy {name}: {err}")
     try:
         landscapes = eval_landscapes(args.landscapes, args.split, args.tiles)

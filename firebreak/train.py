@@ -327,7 +327,8 @@ class _LocalSampler:
 
 
 class Evaluator:
-    """Greedy evaluation on held-out tiles against the baselines (computed once per run)."""
+    """Greedy evaluation on `run.eval_landscapes` (training tiles by default: it selects best.pt)
+    against the baselines (computed once per run), on fires never trained on."""
 
     def __init__(self, cfg: Config):
         source, n = cfg.run.eval_landscapes, cfg.run.eval_tiles
