@@ -64,7 +64,8 @@ class RolloutConfig(_Section):
                                                     "(each reserves num_cpus_per_runner)")
     isolate_envs: bool = Field(False, description="each env in a process of its own, forked from a warm template: the "
                                "runner respawns a crashed or hung env in milliseconds instead of being restarted "
-                               "(two more processes per runner; memory_limit_mb then counts them too)")
+                               "(one template plus one process per env, ~0.3 GB + ~35 MB each for FuelBreakEnv; memory_limit_mb then "
+                               "counts them too)")
 
 
 class ExplorationConfig(_Section):

@@ -8,7 +8,7 @@ import psutil
 import pytest
 
 from firebreak.rollout import FaultyEnvFactory, RandomPolicy, RunnerSpec, Supervisor, read_injections
-from firebreak.rollout.env_process import EnvHost, EnvProcessFault
+from firebreak.rollout.env_process import STARVED_GRACE, EnvHost, EnvProcessFault, ProcessEnv
 from firebreak.rollout.runner import Runner
 from tests.rollout_fixtures import PlainCounterEnv, counter_env, ray_local  # noqa: F401
 
@@ -53,14 +53,42 @@ def test_a_fault_in_an_env_process_loses_its_step_and_the_runner_goes_on(tmp_pat
     assert [c.length for c in second] == [3]
     assert (second[0].fault.kind, second[0].fault.lost_steps, second[0].fault.env_index) == (KIND[kind], 1, 0)
     assert str(fault.pid) in second[0].fault.message and fault.pid != second[0].pid
-    if KIND[kind] == "hangs":
+    if kind == "hang":  # asleep: found at the limit
         assert LIMITS["step"] <= fault_s < LIMITS["step"] + 1.0
+    if kind == "busy_hang":  # found once it has used the limit in CPU time (later on a loaded machine)
+        assert LIMITS["step"] <= fault_s < STARVED_GRACE * LIMITS["step"] + 1.0
     replay = Runner(counter_env, RandomPolicy(4), 1, LENGTH, seed=0)
     want = [replay.sample(), replay.sample()]
     for name in FIELDS:
         np.testing.assert_array_equal(_joined(first + second, name), _joined(want, name)[:, :13], err_msg=name)
     assert sum(c.length for c in third) == LENGTH and {c.pid for c in first + second + third} == {second[0].pid}
     np.testing.assert_array_equal(_joined(third, "next_obs")[0, :, 3], np.arange(1, LENGTH + 1))
+
+
+@pytest.mark.parametrize("looks_starved, slow_s, answers", [(False, 1.0, False), (True, 1.0, True), (True, 3.0, False)])
+def test_a_step_past_its_limit_is_waited_for_only_while_starved_of_cpu(tmp_path, monkeypatch, looks_starved, slow_s, answers):
+    """A 1 s step (asleep) with a 0.2 s limit is a hang; the same step while the child looks
+    runnable without having used the limit in CPU time (what an overloaded machine shows) is
+    waited for, up to STARVED_GRACE x the limit (2 s): a 3 s one is a hang even then."""
+    limit = 0.2
+    if looks_starved:
+        monkeypatch.setattr(ProcessEnv, "_starved", lambda self, limit: True)
+    host = EnvHost(FaultyEnvFactory(counter_env, {"schedule": [(1, "slow")], "slow_s": slow_s, "log_dir": str(tmp_path)}))
+    env = host.spawn({"step": limit, "reset": None})
+    env.reset(seed=0)
+    env.step(0)
+    started = time.monotonic()
+    if answers:
+        env.step(1)
+        assert time.monotonic() - started >= slow_s
+    else:
+        with pytest.raises(EnvProcessFault, match="ran past its limit") as err:
+            env.step(1)
+        assert err.value.kind == "hang"
+        waited = time.monotonic() - started
+        expected = STARVED_GRACE * limit if looks_starved else limit
+        assert expected <= waited < expected + 0.5
+    host.close()
 
 
 def test_env_construction_errors_fail_with_the_envs_traceback():

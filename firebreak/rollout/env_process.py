@@ -9,7 +9,10 @@ asks it to fork a child that builds its own env (so per-process state such as
 
 * the child exits (``os._exit``, SIGKILL, SIGSEGV, the OOM killer): `EnvProcessFault` ``crash``
   as soon as its socket closes;
-* no answer within the op's limit: the child is SIGKILLed, `EnvProcessFault` ``hang``;
+* no answer within the op's limit: the child is SIGKILLed, `EnvProcessFault` ``hang``; unless
+  it is runnable and has used less CPU time than the limit since the op began: on an overloaded
+  machine a healthy step waits for a core, so it gets up to `STARVED_GRACE` x the limit (a busy
+  loop uses CPU and is caught once it has used the limit's worth);
 * env code raises: the child is discarded, `EnvProcessFault` ``error`` with its traceback.
 
 The template forks from its single thread (a Ray worker, with its gRPC threads, should not
@@ -34,11 +37,14 @@ from typing import Any, Callable
 import cloudpickle
 import gymnasium as gym
 import numpy as np
+import psutil
 
 #: How long the template may take to start (imports, one env built and reset), seconds.
 TEMPLATE_TIMEOUT_S = 300.0
 #: How long a forked child may take to build its env, seconds.
 SPAWN_TIMEOUT_S = 60.0
+#: A step starved of CPU (runnable, under the limit in CPU seconds) may run this many times its limit.
+STARVED_GRACE = 10.0
 
 
 class EnvProcessFault(RuntimeError):
@@ -127,7 +133,7 @@ class EnvHost:
             if built[0] == "error":
                 conn.close()
                 raise EnvProcessFault("error", f"building the env in env process {pid} failed:\n{built[1]}")
-            return ProcessEnv(self, pid, conn, limits)
+            return ProcessEnv(self, pid, conn, limits, built[1])
         raise AssertionError("unreachable")
 
     def exit_status(self, pid: int) -> int | None:
@@ -154,8 +160,10 @@ class ProcessEnv(gym.Env):
     ``action_masks()`` when the env has it (the mask travels with every answer, no extra call).
     Any failure raises `EnvProcessFault`; the process is then gone and this object is spent."""
 
-    def __init__(self, host: EnvHost, pid: int, conn: Connection, limits: dict[str, float | None]):
+    def __init__(self, host: EnvHost, pid: int, conn: Connection, limits: dict[str, float | None], cpu_s: float):
         self.pid, self._host, self._conn, self._limits = pid, host, conn, limits
+        self._process = psutil.Process(pid)
+        self._cpu_s = cpu_s  # the child's CPU time at the end of its last answer, seconds
         self.observation_space, self.action_space, self.metadata = host.observation_space, host.action_space, host.metadata
         self._mask: np.ndarray | None = None
         if host.has_masks:
@@ -165,7 +173,7 @@ class ProcessEnv(gym.Env):
         limit = self._limits.get(op)
         try:
             self._conn.send((op, *args))
-            ready = self._conn.poll(limit)
+            ready = self._answered(limit)
         except (BrokenPipeError, ConnectionResetError):
             ready = True  # died before reading: recv reports it
         if not ready:
@@ -179,8 +187,32 @@ class ProcessEnv(gym.Env):
         if reply[0] == "error":
             self.close()
             raise EnvProcessFault("error", f"env.{op}() raised in env process {self.pid}:\n{reply[1]}")
-        self._mask = reply[-1]
-        return reply[1:-1]
+        _, result, self._mask, self._cpu_s = reply
+        return result
+
+    def _answered(self, limit: float | None) -> bool:
+        """Wait for the answer: True when it is there (or the socket closed), False when the op
+        hangs: no answer within ``limit`` seconds (None: wait forever) while the child was not
+        starved of CPU, or within `STARVED_GRACE` x ``limit`` in any case."""
+        if limit is None or self._conn.poll(limit):
+            return True
+        end = time.monotonic() + (STARVED_GRACE - 1) * limit
+        while self._starved(limit):
+            left = end - time.monotonic()
+            if left <= 0:
+                return False
+            if self._conn.poll(min(left, max(0.05, limit / 4))):
+                return True
+        return False
+
+    def _starved(self, limit: float) -> bool:
+        """The child is runnable and has used less than ``limit`` CPU seconds on this op."""
+        try:
+            with self._process.oneshot():
+                status, cpu = self._process.status(), self._process.cpu_times()
+        except psutil.Error:
+            return False  # gone: the socket tells
+        return status == psutil.STATUS_RUNNING and cpu.user + cpu.system - self._cpu_s < limit
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         obs, info = self._call("reset", seed, options)
@@ -222,7 +254,7 @@ def _serve(conn: Connection, env: gym.Env, has_masks: bool) -> None:
                 result = env.reset(seed=args[0], options=args[1])
             else:
                 result = env.step(args[0])
-            conn.send(("ok", *result, _mask_of(env, has_masks)))
+            conn.send(("ok", result, _mask_of(env, has_masks), time.process_time()))
         except Exception:
             conn.send(("error", traceback.format_exc()))
 
@@ -241,7 +273,7 @@ def _fork_child(control: Connection, factory: Callable[[], gym.Env], has_masks: 
             except Exception:
                 conn.send(("error", traceback.format_exc()))
                 os._exit(1)
-            conn.send(("ready",))
+            conn.send(("ready", time.process_time()))
             _serve(conn, env, has_masks)
         finally:
             os._exit(0)

@@ -8,10 +8,11 @@ the driver-side `Supervisor` kills and restarts the whole runner. With ``isolate
 lives in a process of its own forked from a warm template (`firebreak.rollout.env_process`): the
 runner finds a crashed or hung env itself (the hang limits come from the supervisor with each
 call), respawns its process in milliseconds and ends the call early with a shorter chunk that
-says what happened (`EnvFault`). The supervisor owns deadlines, kills and restarts; ``heartbeat()`` runs in its own concurrency group so it answers
-while ``sample()`` is busy (unless native code holds the GIL) and says which env operation
-(``step``/``reset``) is running and for how long: the supervisor's stall detection compares
-that with the median step time the fragments report.
+says what happened (`EnvFault`). The supervisor owns deadlines, kills and restarts;
+``heartbeat()`` runs in its own concurrency group so it answers while ``sample()`` is busy
+(unless native code holds the GIL) and says which env operation (``step``/``reset``) is running
+and for how long: the supervisor's stall detection compares that with the median step time the
+fragments report.
 
 The ``reset_env``/``step_env``/``call_env`` methods drive env 0 step by step for `RayVectorEnv`.
 """
@@ -93,6 +94,7 @@ class Runner:
         self._ep_return = np.zeros(envs_per_runner)
         self._ep_length = np.zeros(envs_per_runner, dtype=np.int64)
         self._process = psutil.Process()
+        self._env_memory = (-math.inf, 0)  # (time.monotonic(), PSS bytes) of the env processes, see _rss
         # Read by heartbeat() from its own thread; plain ints/floats/strings are safe to share here.
         self._steps_done = 0
         self._call_started: float | None = None
@@ -135,16 +137,23 @@ class Runner:
         }
 
     def _rss(self) -> int:
-        """Resident memory of this process plus its env processes (pages they share with their
-        template counted in each: an upper bound), bytes."""
-        processes = [self._process] + (self._process.children(recursive=True) if self._host is not None else [])
-        total = 0
-        for process in processes:
-            try:
-                total += process.memory_info().rss
-            except psutil.Error:
-                pass  # ended meanwhile
-        return total
+        """Resident memory of this process plus, with ``isolate_envs``, its env processes'
+        proportional share (PSS: the template's pages that its forked children share are counted
+        once), bytes. Reading PSS costs ~1 ms per process, so that part is refreshed every 5 s."""
+        rss = self._process.memory_info().rss
+        if self._host is None:
+            return rss
+        now = time.monotonic()
+        if now - self._env_memory[0] > 5.0:
+            pss = 0
+            for process in self._process.children(recursive=True):
+                try:
+                    info = process.memory_full_info()
+                    pss += getattr(info, "pss", info.rss)  # no PSS outside Linux: RSS, an upper bound
+                except psutil.Error:
+                    pass  # ended meanwhile
+            self._env_memory = (now, pss)
+        return rss + self._env_memory[1]
 
     def _timed(self, op: str, fn: Callable, *args, **kwargs):
         """Run one env operation, visible to ``heartbeat`` while it runs; its duration is kept."""

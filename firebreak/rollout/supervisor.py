@@ -19,7 +19,8 @@ heartbeats) with one ``ray.wait``. Per fault:
 * with ``spec.isolate_envs`` the runner handles its envs' crashes, hangs (the stall limits travel
   with every call) and errors itself, respawning the env process: the call ends early with a
   chunk that carries the `EnvFault`; it is counted like the others, with no restart. The
-  supervisor's own stall limit then waits ``2 x limit + 1 s``, for a runner that is stuck itself;
+  supervisor's own stall limit then waits the runner's longest (``STARVED_GRACE`` x the limit,
+  for a step starved of CPU) plus 1 s, for a runner that is stuck itself;
 
 then the call's fragment is counted as lost (never replaced by made-up data). With
 ``spare_runners`` K > 0, K more runners are started and wait idle (envs built and reset): a
@@ -47,6 +48,7 @@ import psutil
 import ray
 from ray.exceptions import ActorUnavailableError, GetTimeoutError, ObjectLostError, RayActorError, RayError, RayTaskError
 
+from firebreak.rollout.env_process import STARVED_GRACE
 from firebreak.rollout.fragment import EnvFault, Fragment
 from firebreak.rollout.metrics import RolloutMetrics
 from firebreak.rollout.runner import RunnerSpec
@@ -95,7 +97,7 @@ _SPARE_CHECK_S = 1.0
 _LOCAL_POLL_S = 0.05
 #: A heartbeat is sent this long after the current env op would cross its stall limit, seconds.
 _BEAT_MARGIN_S = 0.01
-#: Beyond twice the stall limit, how long an env op that its runner guards itself may run
+#: How long after its runner's own longest wait an env op that the runner guards itself may run
 #: before the supervisor declares the runner stuck, seconds.
 _GUARD_S = 1.0
 
@@ -361,7 +363,7 @@ class Supervisor:
         if op is not None and beat["op_warm"] and self._stall_limit(op) < math.inf:
             limit = self._stall_limit(op)
             if beat.get("op_guarded"):  # the runner ends this op itself; step in only if it does not
-                limit = 2 * limit + _GUARD_S
+                limit = STARVED_GRACE * limit + _GUARD_S
             if beat["op_seconds"] >= limit:
                 median = float(np.median(self._medians[op]))
                 slot.stalled = (f"env.{op}() running for {beat['op_seconds']:.2f} s, over its stall limit "
