@@ -12,6 +12,7 @@ import pytest
 
 from firebreak.config import RolloutConfig
 from firebreak.rollout import FaultyEnvFactory, RandomPolicy, RolloutError, RunnerSpec, Supervisor, read_injections
+from firebreak.rollout.env_process import STARVED_GRACE
 from firebreak.rollout.runner import Runner
 from tests.rollout_fixtures import ConstantPolicy, counter_env, ray_local  # noqa: F401
 
@@ -84,8 +85,12 @@ def test_each_fault_kind_is_recovered_and_counted(tmp_path, kind, caplog):
     # steps take microseconds) + a margin; a crash of a runner on this node at once, not after
     # Ray's ~1 s death notice
     for inj, record in zip(injections, fault_lines):
-        if counter == "hangs":
+        if kind == "hang":  # asleep: at the floor
             assert "stalled" in record.getMessage() and record.created - inj.time <= 0.5 + 0.5
+        elif kind == "busy_hang":  # once it has used the floor in CPU time: later if it must share a
+            # core, when the 1.5 s deadline may come first
+            assert re.search("stalled|deadline", record.getMessage())
+            assert record.created - inj.time <= min(STARVED_GRACE * 0.5, DEADLINE) + 0.5
         elif counter == "crashes":
             assert "exited during sample" in record.getMessage() and record.created - inj.time <= 0.3
 

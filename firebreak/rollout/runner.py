@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 import os
+import threading
 import time
 import warnings
 from collections import deque
@@ -35,6 +36,20 @@ import ray
 from firebreak.rollout.env_process import EnvHost, EnvProcessFault
 from firebreak.rollout.fragment import EnvFault, EpisodeStats, Fragment
 from firebreak.rollout.policy import Policy
+
+
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def _thread_state(native_id: int) -> tuple[bool, float] | None:
+    """(runnable now, CPU seconds used) of a thread of this process, from /proc (None elsewhere)."""
+    try:
+        with open(f"/proc/self/task/{native_id}/stat", "rb") as f:
+            fields = f.read().rsplit(b")", 1)[1].split()
+    except OSError:
+        return None
+    # after the command: state, ppid, ... utime (field 14 of the whole line) and stime (15)
+    return fields[0] == b"R", (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
 
 
 def _scalar_items(info: dict) -> dict[str, float | int | bool]:
@@ -100,6 +115,7 @@ class Runner:
         self._call_started: float | None = None
         self._op: str | None = None  # env operation running now: "step", "reset" or None
         self._op_started = 0.0
+        self._op_thread, self._op_cpu = 0, 0.0  # native id and CPU time (s) of the thread at the op's start
         self._durations: dict[str, deque[float]] = {"step": deque(maxlen=100), "reset": deque(maxlen=100)}
         self._chunk: _Chunk | None = None  # the chunk being filled (read by salvage())
         self._call_rows = 0  # time steps completed in the current sample call
@@ -123,8 +139,11 @@ class Runner:
         ``"step"``, ``"reset"`` or None), ``op_seconds`` (how long it has run, seconds),
         ``op_warm`` (this process has finished one of that kind before: the first one may
         compile or load caches), ``op_guarded`` (the op runs in an env process under this
-        runner's own limit, which ends it) and ``rss_bytes`` of this process."""
+        runner's own limit, which ends it), ``op_cpu_seconds`` and ``op_runnable`` (the CPU time
+        the op's thread has used, and whether it is runnable now: a runnable thread that used
+        little CPU waits for a core; Linux only, else absent) and ``rss_bytes`` of this process."""
         started, op, op_started = self._call_started, self._op, self._op_started
+        thread = _thread_state(self._op_thread) if op is not None else None
         return {
             "pid": os.getpid(),
             "steps": self._steps_done,
@@ -134,6 +153,7 @@ class Runner:
             "op_warm": op is not None and len(self._durations[op]) > 0,
             "op_guarded": op is not None and self._limits.get(op) is not None,
             "rss_bytes": self._rss(),
+            **({} if thread is None else {"op_runnable": thread[0], "op_cpu_seconds": thread[1] - self._op_cpu}),
         }
 
     def _rss(self) -> int:
@@ -158,6 +178,7 @@ class Runner:
     def _timed(self, op: str, fn: Callable, *args, **kwargs):
         """Run one env operation, visible to ``heartbeat`` while it runs; its duration is kept."""
         self._op_started = time.monotonic()
+        self._op_thread, self._op_cpu = threading.get_native_id(), time.thread_time()
         self._op = op
         try:
             result = fn(*args, **kwargs)

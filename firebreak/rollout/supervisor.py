@@ -8,7 +8,9 @@ heartbeats) with one ``ray.wait``. Per fault:
 * stall (hang): the heartbeat, which runs in its own concurrency group and so answers while
   ``sample`` runs, shows one ``env.step``/``env.reset`` running for longer than
   ``max(stall_factor x its recent median, stall_floor_s)`` (medians from the fragments), or
-  no heartbeat answers for that long: ``ray.kill(no_restart=False)``. A slow but progressing
+  no heartbeat answers for that long: ``ray.kill(no_restart=False)``. A step whose thread is
+  runnable but has used less CPU time than that limit (an overloaded machine: it waits for a
+  core) gets up to ``STARVED_GRACE`` x the limit; A slow but progressing
   call is left alone; the first step and reset of each runner process (compilation, caches)
   and every call before the first fragment are bounded by the deadline only;
 * past the deadline (the last resort, also with stall detection off): the same;
@@ -364,6 +366,10 @@ class Supervisor:
             limit = self._stall_limit(op)
             if beat.get("op_guarded"):  # the runner ends this op itself; step in only if it does not
                 limit = STARVED_GRACE * limit + _GUARD_S
+            if beat["op_seconds"] >= limit and _starved(beat, limit):
+                # runnable but it has not had the limit's worth of CPU: waiting for a core, not stuck
+                slot.beat_due = now + max(0.05, limit / 4)
+                return
             if beat["op_seconds"] >= limit:
                 median = float(np.median(self._medians[op]))
                 slot.stalled = (f"env.{op}() running for {beat['op_seconds']:.2f} s, over its stall limit "
@@ -629,6 +635,13 @@ class Supervisor:
         if slot.down_since is None:
             slot.down_since = time.monotonic()
         self._submit_ready(slot)
+
+
+def _starved(beat: dict, limit: float) -> bool:
+    """The op in ``beat`` runs past ``limit`` only for want of a core: its thread is runnable, has
+    used less than ``limit`` CPU seconds, and has run less than ``STARVED_GRACE`` x ``limit``."""
+    return (bool(beat.get("op_runnable")) and beat.get("op_cpu_seconds", math.inf) < limit
+            and beat["op_seconds"] < STARVED_GRACE * limit)
 
 
 def _process_exists(pid: int) -> bool:
