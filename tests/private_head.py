@@ -64,6 +64,23 @@ def stop_processes(procs: list[psutil.Process]) -> None:
     psutil.wait_procs(alive, timeout=5)
 
 
+#: Not uploaded with --working-dir (Ray already leaves out what .gitignore lists, e.g. runs/):
+#: version control, test data and benchmarks are not needed to train.
+JOB_EXCLUDES = [".git", "tests", "benchmarks", "**/__pycache__"]
+
+
+def uploaded(temp_dir: str) -> tuple[int, set[str]]:
+    """(bytes, top-level names) of the working dirs the head unpacked for jobs: what was uploaded
+    (less the numba caches that a job itself wrote into ``__pycache__`` there)."""
+    size, names = 0, set()
+    # session_latest is a symlink to the session folder: count each package once
+    for pkg in {p.resolve() for p in Path(temp_dir).glob("session_*/runtime_resources/working_dir_files/*")}:
+        if pkg.is_dir():
+            names |= {p.name for p in pkg.iterdir()}
+            size += sum(f.stat().st_size for f in pkg.rglob("*") if f.is_file() and "__pycache__" not in f.parts)
+    return size, names
+
+
 def head_env(temp_dir: str) -> dict[str, str]:
     """The environment of the head and the ``ray job`` CLI: this venv's ``python`` first on PATH
     (a job inherits the head's environment), this checkout importable, auth off, Ray's own files
