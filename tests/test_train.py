@@ -167,8 +167,10 @@ def test_a_training_run_loses_exactly_what_each_scheduled_fault_cost(ray_local, 
 @pytest.mark.slow  # ~135 s of random faults; test_a_training_run_loses_exactly_what_each_scheduled_fault_cost covers it
 @pytest.mark.timeout(420)
 def test_chaos_run_finishes_with_every_fault_counted(ray_local, tmp_path):  # noqa: F811
-    """ray_configs/chaos.yaml end to end: every kind at random (the default suite runs one of
-    each process fault on a schedule; test_rollout_supervisor.py every kind, exactly)."""
+    """ray_configs/chaos.yaml end to end: every kind at random, envs isolated. The default suite
+    covers it by parts: a training run with one of each process fault on a schedule (above), every
+    kind counted exactly by the supervisor (test_rollout_supervisor.py) and in isolated env
+    processes (test_env_process.py)."""
     cfg = _cfg("chaos", tmp_path, "run.total_env_steps=640")
     summary = train(cfg, progress=False)
     faults = summary["faults"]
