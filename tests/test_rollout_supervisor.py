@@ -52,7 +52,9 @@ def _check_delivered_steps(fragments, injections, salvaged):
         assert frag.length == LENGTH or (salvaged and ends_before_a_fault)
 
 
-@pytest.mark.parametrize("kind", list(COUNTER_OF))
+# exit and sigsegv end the process as sigkill does (test_rollout_faults.py): one crash kind here,
+# exit in the chunk test below.
+@pytest.mark.parametrize("kind", ["sigkill", "hang", "busy_hang", "raise"])
 def test_each_fault_kind_is_recovered_and_counted(tmp_path, kind, caplog):
     log_dir = str(tmp_path)
     factory = FaultyEnvFactory(counter_env, {"schedule": [(13, kind), (35, kind)], "log_dir": log_dir})
