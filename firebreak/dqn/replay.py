@@ -16,12 +16,24 @@ episode ends and at the fragment's end (there they bootstrap after k < n steps),
 never need a slot another fragment wrote, and overwriting the oldest fragment from its start
 never leaves a surviving transition without its bootstrap slot.
 
+Episode-static layers. `static_channels` names the S layers an env keeps fixed for a whole
+episode (FuelBreakEnv: 14 of 18, terrain, canopy and fuel behaviour). A slot then holds only
+the C - S dynamic layers and an index into a ring of `static_slots` entries of S layers; each
+episode segment of a fragment finds its episode's entry again by content (an episode spans many
+fragments) or takes the next entry no slot holds. Sampling puts the layers back: batches equal
+those of a buffer without static channels. An entry still held when every entry is (too few
+`static_slots` for the episodes) is taken anyway and the transitions using it are retired,
+counted in `retired_early`; `default_static_slots` leaves room for 1.5x the episodes a full
+buffer holds. A layer named static that changes within an episode raises ValueError.
+
 Memory: observations dominate. With the default float16, one slot of C x H x W costs
-2 * C * H * W bytes plus H * W bytes of action mask; 1e5 slots of 16 x 64 x 64 take
-1e5 * (131072 + 4096) B = 13.5 GB (12.6 GiB); float32 would double the observations to
-26.6 GB. `obs_dtype` and `capacity` set it, `nbytes` reports it. The arrays come from
-np.zeros, so the OS commits the pages only as slots are first written. float16 keeps about
-3 significant digits up to 65504: observations must arrive normalised (the env's job).
+2 * (C - S) * H * W bytes plus H * W bytes of action mask, 26 B of index, action, return, step
+count and flags, and its share of the static entries (2 * S * H * W bytes each). 1.5e5 slots of
+18 x 64 x 64 with 14 static layers and 205-step episodes take 37.7 kB each, 5.7 GB (5.3 GiB);
+without static layers 152 kB, 22.7 GB. `obs_dtype`, `capacity`, `static_channels` and
+`static_slots` set it, `nbytes` reports it. The arrays come from np.zeros, so the OS commits the
+pages only as slots are first written. float16 keeps about 3 significant digits up to 65504:
+observations must arrive normalised (the env's job).
 
 Priorities: new transitions get the largest priority seen so far; after a learner update,
 `update_priorities(indices, |td error|)` stores (|td| + eps) ** alpha in a sum tree, and
@@ -34,8 +46,9 @@ overwritten in between would inherit the old transition's priority.
 Persistence: `save(path)` writes the written slots, their priorities, the write position, the
 counts and the sampling RNG to one uncompressed .npz, atomically (temp file + rename); `load(path)`
 reads it back into a buffer of the same capacity and observation shape, so sampling continues
-exactly as it would have. On disk a slot costs what it holds in memory (observation, mask, 22 B
-of scalars) plus an 8 B priority (`file_nbytes`); only written slots are saved.
+exactly as it would have. On disk a slot costs what it holds in memory (dynamic observation
+layers, static index, mask, 22 B of scalars) plus an 8 B priority, and each written static entry
+its layers (`file_nbytes`); only written slots and entries are saved.
 """
 
 from __future__ import annotations
