@@ -11,8 +11,8 @@ the order they were taken. Row ``[e, t]`` is one real transition. Its next obser
 ``truncated``, or the fragment's last step); only then is it shipped, in ``final_obs``: for a
 finished episode the true final obs, never the obs of the reset that follows (which is
 ``obs[e, t + 1]``). ``Transitions.next_obs`` rebuilds the full ``(E, T, ...)`` array. A fragment
-never contains made-up data: a call that fails loses its whole fragment (or, streamed as
-chunks, the steps it had not handed over).
+never contains made-up data: a fault ends it, the steps before the fault are kept as a shorter
+fragment (or, for a runner that died, the chunks it had handed over), nothing crosses the fault.
 """
 
 from __future__ import annotations
@@ -58,7 +58,8 @@ class Transitions:
     def ends(self) -> np.ndarray:
         """(E, T) bool: rows whose next observation is in ``final_obs`` (episode ends and the last step)."""
         ends = self.terminated | self.truncated
-        ends[:, -1] = True
+        if ends.shape[1]:  # (a chunk an env process fault ended before its first step has none)
+            ends[:, -1] = True
         return ends
 
     @property
@@ -123,6 +124,17 @@ class EpisodeStats:
 
 
 @dataclass
+class EnvFault:
+    """A fault of one env process that its runner recovered from by itself, respawning the
+    process (`RunnerSpec.isolate_envs`): the fragment it comes with ends just before it."""
+
+    kind: str  # the supervisor counter it goes to: "hangs", "crashes" or "env_errors"
+    env_index: int
+    lost_steps: int  # transitions of the fault's time step that were lost (one per env stepped)
+    message: str
+
+
+@dataclass
 class Fragment:
     """The stats record of ``num_envs`` envs x ``length`` steps: episode stats, timing and where
     its arrays are (``transitions``: one `Transitions` or ObjectRef of one per chunk, in order).
@@ -147,6 +159,7 @@ class Fragment:
     median_reset_seconds: float = float("nan")
     node_id: str = ""  # the Ray node the runner ran on ("" outside Ray)
     transitions: list = field(default_factory=list)  # Transitions or ObjectRefs of them, one per chunk
+    fault: EnvFault | None = None  # set on the last chunk of a call that an env process fault ended
 
     @property
     def num_steps(self) -> int:
