@@ -107,6 +107,10 @@ _GUARD_S = 1.0
 class Supervisor:
     """Run ``num_runners`` runners from ``spec`` and hand out their fragments as they arrive.
 
+    A fragment handed out is its `Fragment` record; its arrays stay in the object store of the
+    runner's node and ``fragment.transitions`` holds their refs (one per chunk), for the learner
+    to fetch: this process reads no observation.
+
     Args:
         spec: how to build the runners (env factory, policy, fragment size, resources, max_restarts).
         num_runners: number of `EnvRunner` actors that sample.
