@@ -21,7 +21,8 @@ Registered with gymnasium as ``firebreak/FuelBreak-v0`` when this module is impo
 Observation: float32 (C, H, W), layers named by `FuelBreakEnv.observation_layers`
 (`OBSERVATION_LAYERS`), each scaled to roughly [0, 1] (see `_observation_static`), clipped to
 [-5, 5]: float16 holds them to 2^-11 relative (the runners ship and the replay stores float16).
-`FuelBreakEnv.static_channels` names the layers fixed for a whole episode. Action: Discrete(H * W), cell = (action // W, action % W); `action_masks()` is True
+`FuelBreakEnv.static_channels` names the layers fixed for a whole episode. Action:
+Discrete(H * W), cell = (action // W, action % W); `action_masks()` is True
 where a cell may still be treated.
 """
 
