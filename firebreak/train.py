@@ -110,8 +110,8 @@ class _Stop:
 class _LocalLearner:
     """The learner in this process (rollout.runners: 0): training runs when it is started."""
 
-    def __init__(self, config: DQNConfig, obs_shape, payload, seed, demonstrations=()):
-        self.learner = Learner(config, obs_shape, seed=seed)
+    def __init__(self, config: DQNConfig, obs_shape, payload, seed, demonstrations=(), **replay_layout):
+        self.learner = Learner(config, obs_shape, seed=seed, **replay_layout)
         for demonstration in demonstrations:
             self.learner.add_demonstration(**demonstration.arrays)
         self.restored = payload is not None
@@ -125,7 +125,7 @@ class _LocalLearner:
         return {"pid": os.getpid(), "device": self.learner.device, "restored": self.restored}
 
     def add_fragment(self, f):
-        self.learner.add_fragment(f.obs, f.actions, f.rewards, f.terminated, f.truncated, f.next_obs, f.next_masks)
+        f.arrays().add_to(self.learner)
 
     def pretrain(self, n):
         return self.learner.pretrain(n)
@@ -450,6 +450,8 @@ def train(cfg: Config, *, address: str | None = None, resume: str | None = None,
     payload = load_checkpoint(resume) if resume else None
     env_kwargs = cfg.env.model_dump()
     obs_shape = FuelBreakEnv(**env_kwargs).observation_space.shape
+    replay_layout = {"static_channels": FuelBreakEnv.static_channels,  # stored once per episode
+                     "episode_steps": max(1, round(cfg.env.budget * obs_shape[1] * obs_shape[2]))}
     model = {"kind": cfg.learner.network, "kwargs": cfg.learner.network_kwargs, "obs_shape": list(obs_shape),
              "obs_layers": list(OBSERVATION_LAYERS)}
     if payload is not None:
@@ -529,12 +531,12 @@ def train(cfg: Config, *, address: str | None = None, resume: str | None = None,
             learner = _RemoteLearner(create_learner(
                 dqn_config(cfg), obs_shape, restore_point, cfg.run.seed, num_gpus=cfg.learner.num_gpus,
                 num_cpus=cfg.learner.num_cpus, resources=cfg.learner.resources, max_restarts=cfg.learner.max_restarts,
-                demonstrations=demonstrations), restore_point, max_restarts=cfg.learner.max_restarts,
+                demonstrations=demonstrations, **replay_layout), restore_point, max_restarts=cfg.learner.max_restarts,
                 call_timeout_s=cfg.learner.call_timeout_s,
                 restart_timeout_s=cfg.learner.restart_timeout_s)
         else:
             learner = _LocalLearner(dqn_config(cfg), obs_shape, payload, cfg.run.seed,
-                                    _collect_demonstrations(cfg, env_kwargs, progress))
+                                    _collect_demonstrations(cfg, env_kwargs, progress), **replay_layout)
         info = learner.info()
         log.info("learner on %s (pid %s)%s", info["device"], info["pid"],
                  f", restored from {resume}" if info["restored"] else "")
