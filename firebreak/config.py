@@ -8,11 +8,14 @@ Overrides are ``section.key=value`` strings (``--set learner.lr=3e-4``), values 
 
 from __future__ import annotations
 
+from dataclasses import MISSING
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from .dqn.update import DQNConfig
 
 
 class ConfigError(ValueError):
@@ -74,32 +77,50 @@ class ExplorationConfig(_Section):
     apex_alpha: float = Field(3.0, ge=0)
 
 
-class LearnerConfig(_Section):
-    """The DQN learner (`firebreak.dqn.DQNConfig` fields plus scheduling and placement)."""
+def _dqn(name: str, **constraints: Any) -> Any:
+    """A `LearnerConfig` field with `DQNConfig`'s default for `name`: the defaults live in one table."""
+    spec = DQNConfig.__dataclass_fields__[name]
+    if spec.default_factory is not MISSING:
+        return Field(default_factory=spec.default_factory, **constraints)
+    return Field(spec.default, **constraints)
 
-    network: Literal["basic", "residual", "dueling"] = "residual"
-    network_kwargs: dict[str, Any] = {}
-    gamma: float = Field(0.99, gt=0, le=1)
-    n_step: int = Field(3, ge=1)
-    double: bool = True
-    lr: float = Field(1e-4, gt=0)
-    batch_size: int = Field(64, ge=1)
-    huber_delta: float = Field(1.0, gt=0)
-    max_grad_norm: float = Field(10.0, gt=0)
-    target_update_every: int = Field(500, ge=1, description="updates between target syncs")
-    tau: float = Field(1.0, gt=0, le=1, description="1 = hard copy, < 1 = Polyak")
-    buffer_size: int = Field(50_000, ge=1, description="replay capacity in transitions")
+
+class LearnerConfig(_Section):
+    """The DQN learner: every `firebreak.dqn.DQNConfig` field, with its default (the first block),
+    plus scheduling and placement of the learner actor."""
+
+    network: Literal["basic", "residual", "dueling"] = _dqn("network")
+    network_kwargs: dict[str, Any] = _dqn("network_kwargs", description="keyword arguments of the network class "
+                                          "(firebreak/dqn/networks.py)")
+    gamma: float = _dqn("gamma", gt=0, le=1)
+    n_step: int = _dqn("n_step", ge=1)
+    double: bool = _dqn("double", description="Double DQN: the online network picks the bootstrap action")
+    lr: float = _dqn("lr", gt=0)
+    adam_eps: float = _dqn("adam_eps", gt=0, description="Adam's epsilon")
+    batch_size: int = _dqn("batch_size", ge=1)
+    huber_delta: float = _dqn("huber_delta", gt=0)
+    max_grad_norm: float = _dqn("max_grad_norm", gt=0)
+    target_update_every: int = _dqn("target_update_every", ge=1, description="updates between target syncs")
+    tau: float = _dqn("tau", gt=0, le=1, description="1 = hard copy, < 1 = Polyak")
+    buffer_size: int = _dqn("buffer_size", ge=1, description="replay capacity in transitions")
+    learning_starts: int = _dqn("learning_starts", ge=0, description="transitions in the replay before the first "
+                                "update (in a fresh run: env steps)")
+    alpha: float = _dqn("alpha", ge=0, description="priority exponent (0: uniform replay)")
+    beta_start: float = _dqn("beta_start", ge=0, le=1, description="importance-sampling exponent at update 0")
+    beta_end: float = _dqn("beta_end", ge=0, le=1, description="... reached after beta_anneal_updates updates")
+    beta_anneal_updates: int = _dqn("beta_anneal_updates", ge=1)
+    priority_eps: float = _dqn("priority_eps", gt=0, description="added to |TD error|: no transition gets priority 0")
+    autocast: Literal["bf16", "fp16", "off"] = _dqn("autocast", description="CUDA autocast dtype (ignored on CPU)")
+    reward_scale: float = _dqn("reward_scale", gt=0, description="rewards x this in the replay: Q in % of burnable "
+                               "cells at 100")
+    demo_loss_weight: float = _dqn("demo_loss_weight", ge=0, description="weight of the expert-value loss on "
+                                   "demonstrations")
+    demo_batch_fraction: float = _dqn("demo_batch_fraction", ge=0, le=1, description="share of each batch from "
+                                      "demonstrations")
+    # scheduling and placement (the driver's, not DQNConfig's)
     save_replay: bool = Field(False, description="write the replay next to every latest.pt "
                               "(checkpoints/latest.replay.npz): --resume and a restarted learner continue with it")
-    learning_starts: int = Field(1_000, ge=0, description="env steps before the first update")
-    alpha: float = Field(0.6, ge=0)
-    beta_start: float = Field(0.4, ge=0, le=1)
-    beta_anneal_updates: int = Field(50_000, ge=1)
-    autocast: Literal["bf16", "fp16", "off"] = "bf16"
-    reward_scale: float = Field(100.0, gt=0, description="rewards x this in the replay: Q in % of burnable cells")
     replay_ratio: float = Field(0.25, gt=0, description="gradient updates per env step")
-    demo_loss_weight: float = Field(1.0, ge=0, description="weight of the expert-value loss on demonstrations")
-    demo_batch_fraction: float = Field(0.25, ge=0, le=1, description="share of each batch from demonstrations")
     weights_every: int = Field(50, ge=1, description="updates between weight broadcasts")
     num_gpus: float | Literal["auto"] = Field("auto", description="'auto': 1 when the cluster has a GPU")
     num_cpus: float = Field(1.0, ge=0, description="CPUs reserved for the learner actor")
