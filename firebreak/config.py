@@ -15,6 +15,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from .dqn.networks import DPV_LAYER
 from .dqn.update import DQNConfig
 
 
@@ -130,6 +131,17 @@ class LearnerConfig(_Section):
                                   "past it the learner is hung, killed and restarted from the latest checkpoint")
     restart_timeout_s: float = Field(900.0, gt=0, description="wait for a restarted learner, seconds (a lost GPU "
                                      "node takes the autoscaler minutes)")
+
+    @model_validator(mode="after")
+    def _prior_inputs(self) -> "LearnerConfig":
+        # The DPV prior reads one env layer in reward units; the DQN core knows neither, so the
+        # resolved config (saved in every checkpoint) names both. In place: no re-validation.
+        if self.network_kwargs.get("dpv_prior"):
+            from .env import OBSERVATION_LAYERS
+
+            self.network_kwargs.setdefault("prior_channel", OBSERVATION_LAYERS.index(DPV_LAYER))
+            self.network_kwargs.setdefault("prior_scale", self.reward_scale)
+        return self
 
 
 class DemonstrationsConfig(_Section):

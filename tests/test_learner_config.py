@@ -48,3 +48,49 @@ def test_a_yaml_value_reaches_the_dqn_config(tmp_path, key, value):
 def test_a_bad_hyperparameter_names_its_key():
     with pytest.raises(ConfigError, match=r"learner\.priority_eps: Input should be greater than 0"):
         load_config(overrides=["learner.priority_eps=0"])
+
+
+def test_the_config_names_the_dpv_priors_layer_and_scale():
+    from firebreak.env import OBSERVATION_LAYERS
+
+    kwargs = load_config(overrides=["learner.network_kwargs={dpv_prior: true}"]).learner.network_kwargs
+    assert kwargs == {"dpv_prior": True, "prior_channel": OBSERVATION_LAYERS.index("downstream_protection"),
+                      "prior_scale": 100.0}
+    scaled = load_config(overrides=["learner.network_kwargs={dpv_prior: true}", "learner.reward_scale=10"])
+    assert scaled.learner.network_kwargs["prior_scale"] == 10.0
+    assert "prior_channel" not in load_config().learner.network_kwargs
+
+
+def test_a_checkpoint_from_before_the_prior_took_kwargs_loads_as_it_was_trained(tmp_path):
+    import torch
+
+    from firebreak.config import config_from_dict
+    from firebreak.dqn import build_q_network
+    from firebreak.dqn.checkpoint import CheckpointError, build_policy_network, load_checkpoint, save_checkpoint
+    from firebreak.env import OBSERVATION_LAYERS
+
+    old_kwargs = {"channels": 4, "dilations": [1, 2], "dpv_prior": True}  # as written before: no channel, no scale
+    torch.manual_seed(0)
+    dpv = OBSERVATION_LAYERS.index("downstream_protection")
+    trained = build_q_network("residual", len(OBSERVATION_LAYERS), **old_kwargs, prior_channel=dpv).eval()
+    config = load_config(overrides=["learner.network_kwargs={channels: 4, dilations: [1, 2], dpv_prior: true}",
+                                    "learner.reward_scale=50"]).model_dump()
+    config["learner"]["network_kwargs"] = dict(old_kwargs)
+    model = {"kind": "residual", "kwargs": dict(old_kwargs), "obs_shape": [len(OBSERVATION_LAYERS), 8, 8],
+             "obs_layers": list(OBSERVATION_LAYERS)}
+    state = {"dqn": {"q_network": trained.state_dict()}, "env_steps": torch.tensor(0)}
+    path = save_checkpoint(tmp_path / "old.pt", learner_state=state, model=model, config=config, counters={})
+
+    payload = load_checkpoint(path)
+    assert payload["model"]["kwargs"] == {**old_kwargs, "prior_channel": dpv, "prior_scale": 100.0}
+    # --resume compares the checkpoint's network with its config's: the same (scale 100, not reward_scale 50)
+    assert config_from_dict(payload["config"]).learner.network_kwargs == payload["model"]["kwargs"]
+    obs = torch.rand(2, len(OBSERVATION_LAYERS), 8, 8)
+    obs[:, dpv] *= 0.5
+    with torch.no_grad():
+        torch.testing.assert_close(build_policy_network(payload)(obs), trained(obs))
+
+    model["obs_layers"] = [name for name in OBSERVATION_LAYERS if name != "downstream_protection"]
+    save_checkpoint(tmp_path / "foreign.pt", learner_state=state, model=model, config=config, counters={})
+    with pytest.raises(CheckpointError, match="foreign.pt: its network has a DPV prior but .* no 'downstream_protection'"):
+        load_checkpoint(tmp_path / "foreign.pt")
