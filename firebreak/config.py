@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import MISSING
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -23,11 +23,13 @@ class ConfigError(ValueError):
     """A bad configuration: the message names the file, the key, the value and what is allowed."""
 
 
-class _Section(BaseModel):
+class Section(BaseModel):
+    """A config section: unknown keys are errors, assignments are validated too."""
+
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
 
-class EnvConfig(_Section):
+class EnvConfig(Section):
     """`firebreak.env.FuelBreakEnv` arguments."""
 
     landscapes: list[str] = ["sample:64:train", "synthetic:64"]
@@ -44,7 +46,7 @@ class EnvConfig(_Section):
         return value
 
 
-class RolloutConfig(_Section):
+class RolloutConfig(Section):
     """Env runners and their supervisor (`firebreak.rollout`). ``runners: 0`` steps the envs in
     the driver process, without actors: the debugging mode."""
 
@@ -68,7 +70,7 @@ class RolloutConfig(_Section):
                                                     "(each reserves num_cpus_per_runner)")
 
 
-class ExplorationConfig(_Section):
+class ExplorationConfig(Section):
     """Epsilon: a base value that decays linearly, spread over runners Ape-X style
     (runner i: base ** (1 + apex_alpha * i / (N - 1)))."""
 
@@ -86,7 +88,7 @@ def _dqn(name: str, **constraints: Any) -> Any:
     return Field(spec.default, **constraints)
 
 
-class LearnerConfig(_Section):
+class LearnerConfig(Section):
     """The DQN learner: every `firebreak.dqn.DQNConfig` field, with its default (the first block),
     plus scheduling and placement of the learner actor."""
 
@@ -144,7 +146,7 @@ class LearnerConfig(_Section):
         return self
 
 
-class DemonstrationsConfig(_Section):
+class DemonstrationsConfig(Section):
     """Warm start from the DPV heuristic (`firebreak.demonstrations`): play `episodes` expert
     episodes, pre-train the learner on them for `pretrain_updates` updates, and keep them in
     every later batch (learner.demo_batch_fraction). ``episodes: 0`` turns it off."""
@@ -163,7 +165,7 @@ class DemonstrationsConfig(_Section):
         return value
 
 
-class FaultsConfig(_Section):
+class FaultsConfig(Section):
     """Fault injection into every env (`firebreak.rollout.FaultInjector`), per-step probabilities."""
 
     enabled: bool = False
@@ -178,7 +180,7 @@ class FaultsConfig(_Section):
     slow_s: float = Field(1.0, ge=0)
 
 
-class RunConfig(_Section):
+class RunConfig(Section):
     """Length, evaluation, checkpoints and where the run is written (``<out_dir>/<name>/``)."""
 
     name: str = "local"
@@ -197,7 +199,7 @@ class RunConfig(_Section):
     num_cpus: int | None = Field(None, ge=1, description="CPUs of a local Ray instance (None: all)")
 
 
-class Config(_Section):
+class Config(Section):
     env: EnvConfig = EnvConfig()
     rollout: RolloutConfig = RolloutConfig()
     exploration: ExplorationConfig = ExplorationConfig()
@@ -219,14 +221,17 @@ class Config(_Section):
         return self
 
 
-def _explain(error: ValidationError, source: str) -> str:
+Schema = TypeVar("Schema", bound=BaseModel)
+
+
+def _explain(error: ValidationError, source: str, schema: type[BaseModel]) -> str:
     lines = [f"{source}: invalid configuration"]
     for item in error.errors():
         key = ".".join(str(p) for p in item["loc"]) or "(top level)"
         value = item.get("input")
         if item["type"] == "extra_forbidden":
             section = item["loc"][:-1]
-            model: type[BaseModel] = Config
+            model = schema
             for part in section:
                 model = model.model_fields[str(part)].annotation
             allowed = ", ".join(model.model_fields)
@@ -264,12 +269,13 @@ def _merge(base: dict, extra: dict) -> dict:
     return out
 
 
-def config_from_dict(data: dict, source: str = "<config>") -> Config:
-    """Validate a nested dict; errors become one `ConfigError` naming keys, values and what is allowed."""
+def config_from_dict(data: dict, source: str = "<config>", schema: type[Schema] = Config) -> Schema:
+    """Validate a nested dict against `schema` (a model of `Section`s: `Config`, or e.g.
+    `firebreak.rllib.RLlibConfig`); errors become one `ConfigError` naming keys, values and what is allowed."""
     try:
-        return Config.model_validate(data)
+        return schema.model_validate(data)
     except ValidationError as err:
-        raise ConfigError(_explain(err, source)) from None
+        raise ConfigError(_explain(err, source, schema)) from None
 
 
 def apply_overrides(data: dict, overrides: list[str], source: str) -> Config:
@@ -277,8 +283,10 @@ def apply_overrides(data: dict, overrides: list[str], source: str) -> Config:
     return config_from_dict(_merge(data, parse_overrides(overrides)), source)
 
 
-def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> Config:
-    """Read a YAML config (None: all defaults) and apply ``section.key=value`` overrides."""
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None,
+                schema: type[Schema] = Config) -> Schema:
+    """Read a YAML config (None: all defaults) and apply ``section.key=value`` overrides;
+    validated against `schema` (default: the training `Config`)."""
     data: dict = {}
     source = "<defaults>"
     if path is not None:
@@ -292,5 +300,5 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
             raise ConfigError(f"{path}: not valid YAML ({err})") from None
         if not isinstance(data, dict):
             raise ConfigError(f"{path}: the top level must be a mapping of sections "
-                              f"({', '.join(Config.model_fields)})")
-    return config_from_dict(_merge(data, parse_overrides(overrides or [])), source)
+                              f"({', '.join(schema.model_fields)})")
+    return config_from_dict(_merge(data, parse_overrides(overrides or [])), source, schema)
