@@ -5,7 +5,7 @@ network description (kind, kwargs, observation shape and layer names), the resol
 and the run's counters. It is written atomically (temp file + rename) and read with
 ``torch.load(..., weights_only=True)``: tensors and plain containers only, never code.
 
-The learner state may name a saved replay (`Learner.save_replay`): a file in the checkpoint's
+The learner state may name a saved replay (`DQN.save_replay`): a file in the checkpoint's
 folder is stored by its name and read back relative to the checkpoint, so a run folder can move.
 """
 
