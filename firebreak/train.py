@@ -539,7 +539,7 @@ def train(cfg: Config, *, address: str | None = None, resume: str | None = None,
                 envs_per_runner=cfg.rollout.envs_per_runner, fragment_length=cfg.rollout.fragment_length,
                 seed=cfg.run.seed + counters["fragments"] * 7919,  # a resumed run draws new episodes
                 num_cpus=cfg.rollout.num_cpus_per_runner, resources=cfg.rollout.runner_resources,
-                max_restarts=cfg.rollout.max_restarts)
+                max_restarts=cfg.rollout.max_restarts, isolate_envs=cfg.rollout.isolate_envs)
             memory = None if cfg.rollout.memory_limit_mb is None else int(cfg.rollout.memory_limit_mb * 2**20)
             sampler = Supervisor(spec, runners, sample_timeout_s=cfg.rollout.sample_timeout_s,
                                  min_timeout_s=cfg.rollout.min_timeout_s, first_timeout_s=cfg.rollout.first_timeout_s,
@@ -694,7 +694,7 @@ def train(cfg: Config, *, address: str | None = None, resume: str | None = None,
         "learner_device": info["device"], "learner_restarts": learner.restarts, "learner_hangs": learner.hangs,
         "learner_lost_updates": learner.lost_updates,
         "faults": {k: faults[k] for k in ("hangs", "crashes", "env_errors", "restarts", "replacements", "recycled",
-                                          "lost_fragments", "lost_steps", "salvaged_steps", "spare_takeovers")
+                                          "lost_fragments", "lost_steps", "salvaged_steps", "spare_takeovers", "env_respawns")
                    if k in faults},
         "eval": latest_eval, "checkpoint": str(final),
     }

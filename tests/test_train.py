@@ -141,6 +141,8 @@ def test_chaos_run_finishes_with_every_fault_counted(ray_local, tmp_path):  # no
     assert counted <= len(fatal) <= counted + runners
     assert faults["env_errors"] <= raises <= faults["env_errors"] + runners
     assert faults["crashes"] + faults["hangs"] <= len(fatal) - raises <= faults["crashes"] + faults["hangs"] + runners
+    # chaos.yaml isolates its envs: every fault cost a respawned env process, no runner restart
+    assert cfg.rollout.isolate_envs and faults["restarts"] == 0 and faults["env_respawns"] == counted
 
 
 @pytest.mark.timeout(120)

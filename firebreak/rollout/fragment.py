@@ -4,8 +4,8 @@ Arrays are indexed ``[env, t]``: ``envs_per_runner`` envs, ``fragment_length`` s
 the order they were taken. Row ``[e, t]`` is one real transition: ``next_obs[e, t]`` is the obs
 the env returned for ``actions[e, t]`` (for a finished episode the true final obs, never the
 obs of the reset that follows), and ``obs[e, t + 1]`` is the reset obs when
-``terminated[e, t] or truncated[e, t]``. A fragment never contains made-up data: a call that
-fails loses its whole fragment.
+``terminated[e, t] or truncated[e, t]``. A fragment never contains made-up data: a fault ends
+it, the steps before the fault are kept as a shorter fragment, nothing crosses the fault.
 """
 
 from __future__ import annotations
@@ -29,6 +29,17 @@ class EpisodeStats:
     length: int
     terminated: bool
     info: dict[str, float | int | bool] = field(default_factory=dict)
+
+
+@dataclass
+class EnvFault:
+    """A fault of one env process that its runner recovered from by itself, respawning the
+    process (`RunnerSpec.isolate_envs`): the fragment it comes with ends just before it."""
+
+    kind: str  # the supervisor counter it goes to: "hangs", "crashes" or "env_errors"
+    env_index: int
+    lost_steps: int  # transitions of the fault's time step that were lost (one per env stepped)
+    message: str
 
 
 @dataclass
@@ -59,6 +70,7 @@ class Fragment:
     median_step_seconds: float = float("nan")
     median_reset_seconds: float = float("nan")
     node_id: str = ""  # the Ray node the runner ran on ("" outside Ray)
+    fault: EnvFault | None = None  # set on the last chunk of a call that an env process fault ended
 
     @property
     def num_envs(self) -> int:

@@ -2,12 +2,17 @@
 
 One ``sample()`` call returns one whole `Fragment` (``fragment_length`` steps of every env):
 one Ray round trip per fragment, never one per env step; ``sample_chunks()`` streams the same
-steps as a few chunks, so that the steps done before a fault are not lost with it. The runner does not protect itself
-against its envs: a crash kills it, a hang blocks it. The driver-side `Supervisor` owns
-deadlines, kills and restarts; ``heartbeat()`` runs in its own concurrency group so it answers
-while ``sample()`` is busy (unless native code holds the GIL) and says which env operation
-(``step``/``reset``) is running and for how long: the supervisor's stall detection compares
-that with the median step time the fragments report.
+steps as a few chunks, so that the steps done before a fault are not lost with it. By default
+the runner does not protect itself against its envs: a crash kills it, a hang blocks it, and
+the driver-side `Supervisor` kills and restarts the whole runner. With ``isolate_envs`` each env
+lives in a process of its own forked from a warm template (`firebreak.rollout.env_process`): the
+runner finds a crashed or hung env itself (the hang limits come from the supervisor with each
+call), respawns its process in milliseconds and ends the call early with a shorter chunk that
+says what happened (`EnvFault`). The supervisor owns deadlines, kills and restarts;
+``heartbeat()`` runs in its own concurrency group so it answers while ``sample()`` is busy
+(unless native code holds the GIL) and says which env operation (``step``/``reset``) is running
+and for how long: the supervisor's stall detection compares that with the median step time the
+fragments report.
 
 The ``reset_env``/``step_env``/``call_env`` methods drive env 0 step by step for `RayVectorEnv`.
 """
@@ -27,7 +32,8 @@ import numpy as np
 import psutil
 import ray
 
-from firebreak.rollout.fragment import EpisodeStats, Fragment
+from firebreak.rollout.env_process import EnvHost, EnvProcessFault
+from firebreak.rollout.fragment import EnvFault, EpisodeStats, Fragment
 from firebreak.rollout.policy import Policy
 
 
@@ -60,6 +66,7 @@ class Runner:
     reset lazily on the first ``sample()``; env ``i`` is reset with ``seed + i`` (``seed=None``:
     fresh OS entropy). A plain class: `EnvRunner` is this class as a Ray actor, and the training
     driver's debugging mode (``rollout.runners: 0``) steps one in its own process.
+    ``isolate_envs``: each env in a process of its own (see the module docstring).
     """
 
     def __init__(
@@ -70,8 +77,12 @@ class Runner:
         fragment_length: int = 64,
         seed: int | None = None,
         runner_index: int = 0,
+        isolate_envs: bool = False,
     ):
-        self._envs = [env_factory() for _ in range(envs_per_runner)]
+        # seconds an env op may take in an env process (None: no limit); set by each call
+        self._limits: dict[str, float | None] = {"step": None, "reset": None}
+        self._host = EnvHost(env_factory) if isolate_envs else None
+        self._envs = [self._new_env(env_factory) for _ in range(envs_per_runner)]
         self._has_masks = self._envs[0].has_wrapper_attr("action_masks")
         self._policy = policy
         self._fragment_length = fragment_length
@@ -83,6 +94,7 @@ class Runner:
         self._ep_return = np.zeros(envs_per_runner)
         self._ep_length = np.zeros(envs_per_runner, dtype=np.int64)
         self._process = psutil.Process()
+        self._env_memory = (-math.inf, 0)  # (time.monotonic(), PSS bytes) of the env processes, see _rss
         # Read by heartbeat() from its own thread; plain ints/floats/strings are safe to share here.
         self._steps_done = 0
         self._call_started: float | None = None
@@ -92,6 +104,9 @@ class Runner:
         self._chunk: _Chunk | None = None  # the chunk being filled (read by salvage())
         self._call_rows = 0  # time steps completed in the current sample call
         self._node_id = ray.get_runtime_context().get_node_id() if ray.is_initialized() else ""
+
+    def _new_env(self, env_factory: Callable[[], gym.Env] | None = None) -> gym.Env:
+        return self._host.spawn(self._limits) if self._host is not None else env_factory()
 
     def ready(self, reset_envs: bool = False) -> int:
         """This process's pid: the answer of a started (or restarted) runner. ``ray.kill`` is
@@ -107,7 +122,8 @@ class Runner:
         ``sample``/``step_env`` call, 0 when idle), ``op`` (the env operation running now,
         ``"step"``, ``"reset"`` or None), ``op_seconds`` (how long it has run, seconds),
         ``op_warm`` (this process has finished one of that kind before: the first one may
-        compile or load caches) and ``rss_bytes`` of this process."""
+        compile or load caches), ``op_guarded`` (the op runs in an env process under this
+        runner's own limit, which ends it) and ``rss_bytes`` of this process."""
         started, op, op_started = self._call_started, self._op, self._op_started
         return {
             "pid": os.getpid(),
@@ -116,15 +132,37 @@ class Runner:
             "op": op,
             "op_seconds": 0.0 if op is None else time.monotonic() - op_started,
             "op_warm": op is not None and len(self._durations[op]) > 0,
-            "rss_bytes": self._process.memory_info().rss,
+            "op_guarded": op is not None and self._limits.get(op) is not None,
+            "rss_bytes": self._rss(),
         }
+
+    def _rss(self) -> int:
+        """Resident memory of this process plus, with ``isolate_envs``, its env processes'
+        proportional share (PSS: the template's pages that its forked children share are counted
+        once), bytes. Reading PSS costs ~1 ms per process, so that part is refreshed every 5 s."""
+        rss = self._process.memory_info().rss
+        if self._host is None:
+            return rss
+        now = time.monotonic()
+        if now - self._env_memory[0] > 5.0:
+            pss = 0
+            for process in self._process.children(recursive=True):
+                try:
+                    info = process.memory_full_info()
+                    pss += getattr(info, "pss", info.rss)  # no PSS outside Linux: RSS, an upper bound
+                except psutil.Error:
+                    pass  # ended meanwhile
+            self._env_memory = (now, pss)
+        return rss + self._env_memory[1]
 
     def _timed(self, op: str, fn: Callable, *args, **kwargs):
         """Run one env operation, visible to ``heartbeat`` while it runs; its duration is kept."""
         self._op_started = time.monotonic()
         self._op = op
-        result = fn(*args, **kwargs)
-        self._op = None
+        try:
+            result = fn(*args, **kwargs)
+        finally:
+            self._op = None
         self._durations[op].append(time.monotonic() - self._op_started)
         return result
 
@@ -140,8 +178,11 @@ class Runner:
     def _mask(self, env: gym.Env) -> np.ndarray:
         return np.asarray(env.get_wrapper_attr("action_masks")(), dtype=bool)
 
-    def _prepare(self, weights: Any, policy: Policy | None, runner_index: int | None) -> None:
+    def _prepare(self, weights: Any, policy: Policy | None, runner_index: int | None,
+                 stall_limits: dict[str, float] | None = None) -> None:
         self._call_started, self._call_rows = time.monotonic(), 0
+        for op, limit in (stall_limits or {}).items():
+            self._limits[op] = limit if math.isfinite(limit) else None
         if policy is not None:
             self._policy = policy
         if runner_index is not None:
@@ -149,23 +190,28 @@ class Runner:
         if weights is not None:
             self._policy.set_weights(weights)
 
-    def sample(self, weights: Any = None, policy: Policy | None = None, runner_index: int | None = None) -> Fragment:
+    def sample(self, weights: Any = None, policy: Policy | None = None, runner_index: int | None = None,
+               stall_limits: dict[str, float] | None = None) -> Fragment:
         """Step every env ``fragment_length`` times; ``weights`` (if not None) go to the policy first.
 
         ``policy`` and ``runner_index`` (if not None) replace the ones given at construction
-        before that: a hot spare taking over runner ``runner_index``'s slot acts as it."""
-        self._prepare(weights, policy, runner_index)
+        before that: a hot spare taking over runner ``runner_index``'s slot acts as it.
+        ``stall_limits``: seconds a ``"step"``/``"reset"`` may take in an env process from now
+        on (inf: no limit; used with ``isolate_envs``). An env process fault ends the call
+        early: the fragment is shorter and carries the `EnvFault`."""
+        self._prepare(weights, policy, runner_index, stall_limits)
         fragment = self._run(self._fragment_length)
         self._call_started = None
         return fragment
 
     def sample_chunks(self, weights: Any = None, policy: Policy | None = None, runner_index: int | None = None,
-                      chunk_length: int | None = None) -> Iterator[Fragment]:
+                      chunk_length: int | None = None, stall_limits: dict[str, float] | None = None) -> Iterator[Fragment]:
         """`sample` as a generator of consecutive fragments of ``chunk_length`` steps per env
         (None: one chunk; the last may be shorter), so that the steps done before a fault can
         reach the caller (Ray: call with ``num_returns="streaming"``). When env code raises,
-        the steps of the chunk completed before it come first as a shorter chunk, then the error."""
-        self._prepare(weights, policy, runner_index)
+        the steps of the chunk completed before it come first as a shorter chunk, then the error.
+        An env process fault ends the call after a shorter chunk that carries the `EnvFault`."""
+        self._prepare(weights, policy, runner_index, stall_limits)
         done, chunk_length = 0, chunk_length or self._fragment_length
         while done < self._fragment_length:
             length = min(chunk_length, self._fragment_length - done)
@@ -178,6 +224,8 @@ class Runner:
                 raise
             done += length
             yield chunk
+            if chunk.fault is not None:
+                break
         self._call_started = None
 
     def salvage(self) -> tuple[int, Fragment | None]:
@@ -192,7 +240,11 @@ class Runner:
         return chunk.first_row + done, None if done == 0 else self._fragment(chunk, done)
 
     def _run(self, length: int) -> Fragment:
-        """Step every env ``length`` times from where the last call stopped."""
+        """Step every env ``length`` times from where the last call stopped; an env process
+        fault cuts the fragment short (`_cut`)."""
+        for i, env in enumerate(self._envs):
+            if env is None:  # its process failed in the last call
+                self._respawn(i)
         if self._obs is None:
             t = time.perf_counter()
             self._reset_all()
@@ -213,7 +265,10 @@ class Runner:
             chunk.actions[:, t] = step_actions
             te = time.perf_counter()
             for i, env in enumerate(self._envs):
-                o, r, term, trunc, info = self._timed("step", env.step, step_actions[i])
+                try:
+                    o, r, term, trunc, info = self._timed("step", env.step, step_actions[i])
+                except EnvProcessFault as fault:
+                    return self._cut(chunk, t, i, fault)
                 chunk.next_obs[i, t], chunk.rewards[i, t], chunk.terminated[i, t], chunk.truncated[i, t] = o, r, term, trunc
                 self._ep_return[i] += r
                 self._ep_length[i] += 1
@@ -222,7 +277,10 @@ class Runner:
                 if term or trunc:
                     chunk.episodes.append(EpisodeStats(i, t, float(self._ep_return[i]), int(self._ep_length[i]), bool(term), _scalar_items(info)))
                     self._ep_return[i], self._ep_length[i] = 0.0, 0
-                    o, _ = self._timed("reset", env.reset)
+                    try:
+                        o, _ = self._timed("reset", env.reset)
+                    except EnvProcessFault as fault:
+                        return self._cut(chunk, t, i, fault)
                     if self._has_masks:
                         self._masks[i] = self._mask(env)
                 self._obs[i] = o
@@ -232,6 +290,32 @@ class Runner:
             self._call_rows += 1
         self._chunk = None
         return self._fragment(chunk, length)
+
+    def _cut(self, chunk: _Chunk, t: int, index: int, fault: EnvProcessFault) -> Fragment:
+        """End the chunk before time step ``t``, where env ``index``'s process failed: the
+        transitions of step ``t`` of envs ``0..index`` are lost (the later envs had not stepped
+        yet and go on from their current obs); env ``index`` gets a new process, built and reset
+        at the start of the next call, so its episode ends here."""
+        self._envs[index] = None
+        self._ep_return[index], self._ep_length[index] = 0.0, 0
+        self._chunk = None
+        kind = {"hang": "hangs", "crash": "crashes", "error": "env_errors"}[fault.kind]
+        fragment = self._fragment(chunk, t)
+        fragment.fault = EnvFault(kind, index, index + 1, str(fault))
+        return fragment
+
+    def _respawn(self, index: int) -> None:
+        """A new process for env ``index``, reset from fresh OS entropy (not its lost episode)."""
+        try:
+            self._envs[index] = self._new_env()
+            obs, _ = self._timed("reset", self._envs[index].reset)
+        except EnvProcessFault as fault:
+            self._envs[index] = None
+            raise RuntimeError(f"could not start a new process for env {index}: {fault}") from fault
+        if self._obs is not None:
+            self._obs[index] = obs
+            if self._has_masks:
+                self._masks[index] = self._mask(self._envs[index])
 
     def _fragment(self, chunk: "_Chunk", rows: int) -> Fragment:
         """The first ``rows`` time steps of ``chunk`` as a `Fragment` (copies when partial)."""
@@ -250,7 +334,7 @@ class Runner:
             env_seconds=chunk.env_seconds,
             policy_seconds=chunk.policy_seconds,
             sample_seconds=time.monotonic() - chunk.started,
-            rss_bytes=self._process.memory_info().rss,
+            rss_bytes=self._rss(),
             median_step_seconds=self._median("step"),
             median_reset_seconds=self._median("reset"),
             node_id=self._node_id,
@@ -287,13 +371,14 @@ class EnvRunner(Runner):
     from fresh OS entropy, so it does not replay the episode that failed; ``heartbeat`` runs in
     its own concurrency group so it answers while ``sample`` is busy."""
 
-    def __init__(self, env_factory, policy=None, envs_per_runner=1, fragment_length=64, seed=None, runner_index=0):
+    def __init__(self, env_factory, policy=None, envs_per_runner=1, fragment_length=64, seed=None, runner_index=0,
+                 isolate_envs=False):
         with warnings.catch_warnings():  # Ray 2.60's own property reads its deprecated actor_id
             warnings.simplefilter("ignore", DeprecationWarning)
             restarted = ray.get_runtime_context().was_current_actor_reconstructed
         if restarted:
             seed = None
-        super().__init__(env_factory, policy, envs_per_runner, fragment_length, seed, runner_index)
+        super().__init__(env_factory, policy, envs_per_runner, fragment_length, seed, runner_index, isolate_envs)
 
     @ray.method(concurrency_group="heartbeat")
     def heartbeat(self) -> dict[str, Any]:
@@ -311,7 +396,8 @@ class RunnerSpec:
     ``policy`` is shared by all runners; ``policy_for_runner(index)``, when given, builds one per
     runner instead (e.g. a per-runner epsilon, Ape-X style). ``max_restarts``: Ray restarts of
     one actor before the supervisor replaces it with a fresh actor (-1: unlimited).
-    ``num_cpus`` and ``resources`` are reserved per actor.
+    ``num_cpus`` and ``resources`` are reserved per actor. ``isolate_envs``: each env in a process
+    of its own, so the runner survives env crashes and hangs (`firebreak.rollout.env_process`).
     """
 
     env_factory: Callable[[], gym.Env]
@@ -323,6 +409,7 @@ class RunnerSpec:
     num_cpus: float = 1.0
     resources: dict[str, float] = field(default_factory=dict)
     max_restarts: int = -1
+    isolate_envs: bool = False
 
     def policy_for(self, index: int) -> Policy | None:
         """The policy of runner ``index``: ``policy_for_runner(index)``, or the shared ``policy``."""
@@ -343,6 +430,7 @@ class RunnerSpec:
             num_cpus=self.num_cpus,
             resources=self.resources,
             max_restarts=self.max_restarts,
+            isolate_envs=self.isolate_envs,
         )
 
 
@@ -357,6 +445,7 @@ def create_runner(
     num_cpus: float = 1.0,
     resources: dict[str, float] | None = None,
     max_restarts: int = -1,
+    isolate_envs: bool = False,
 ) -> ray.actor.ActorHandle:
     """Create one `EnvRunner` actor with the fault-tolerance options the supervisor relies on.
 
@@ -369,4 +458,4 @@ def create_runner(
         max_restarts=max_restarts,
         max_task_retries=0,
         scheduling_strategy="SPREAD",
-    ).remote(env_factory, policy, envs_per_runner, fragment_length, seed, runner_index)
+    ).remote(env_factory, policy, envs_per_runner, fragment_length, seed, runner_index, isolate_envs)

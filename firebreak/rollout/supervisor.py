@@ -16,6 +16,11 @@ heartbeats) with one ``ray.wait``. Per fault:
   supervisor's own node whose process has exited is seen at once (psutil, every 50 ms, with
   stall detection on) rather than after Ray's ~1 s death notice;
 * ``RayTaskError`` (env code raised in ``sample``): logged with its traceback, runner restarted;
+* with ``spec.isolate_envs`` the runner handles its envs' crashes, hangs (the stall limits travel
+  with every call) and errors itself, respawning the env process: the call ends early with a
+  chunk that carries the `EnvFault`; it is counted like the others, with no restart. The
+  supervisor's own stall limit then waits the runner's longest (``STARVED_GRACE`` x the limit,
+  for a step starved of CPU) plus 1 s, for a runner that is stuck itself;
 
 then the call's fragment is counted as lost (never replaced by made-up data). With
 ``spare_runners`` K > 0, K more runners are started and wait idle (envs built and reset): a
@@ -43,7 +48,8 @@ import psutil
 import ray
 from ray.exceptions import ActorUnavailableError, GetTimeoutError, ObjectLostError, RayActorError, RayError, RayTaskError
 
-from firebreak.rollout.fragment import Fragment
+from firebreak.rollout.env_process import STARVED_GRACE
+from firebreak.rollout.fragment import EnvFault, Fragment
 from firebreak.rollout.metrics import RolloutMetrics
 from firebreak.rollout.runner import RunnerSpec
 
@@ -91,6 +97,9 @@ _SPARE_CHECK_S = 1.0
 _LOCAL_POLL_S = 0.05
 #: A heartbeat is sent this long after the current env op would cross its stall limit, seconds.
 _BEAT_MARGIN_S = 0.01
+#: How long after its runner's own longest wait an env op that the runner guards itself may run
+#: before the supervisor declares the runner stuck, seconds.
+_GUARD_S = 1.0
 
 
 class Supervisor:
@@ -254,6 +263,8 @@ class Supervisor:
 
     def _submit_sample(self, slot: _Slot) -> None:
         kwargs: dict[str, Any] = {}
+        if self.spec.isolate_envs:
+            kwargs["stall_limits"] = {op: self._stall_limit(op) for op in ("step", "reset")}
         if self._spares and slot.weights_version == -1:
             # a new incarnation or a spare may have been created as another runner: act as this one
             kwargs["runner_index"] = slot.index
@@ -351,6 +362,8 @@ class Supervisor:
         op, limit = beat["op"], self._stall_limit("step")
         if op is not None and beat["op_warm"] and self._stall_limit(op) < math.inf:
             limit = self._stall_limit(op)
+            if beat.get("op_guarded"):  # the runner ends this op itself; step in only if it does not
+                limit = STARVED_GRACE * limit + _GUARD_S
             if beat["op_seconds"] >= limit:
                 median = float(np.median(self._medians[op]))
                 slot.stalled = (f"env.{op}() running for {beat['op_seconds']:.2f} s, over its stall limit "
@@ -389,6 +402,8 @@ class Supervisor:
         slot.chunks.append(chunk)
         if not slot.node_id and chunk.node_id == self._node_id and _process_exists(chunk.pid):
             slot.node_id = chunk.node_id  # its process is visible from here (same node and pid namespace)
+        if chunk.fault is not None:
+            return self._on_env_fault(slot, chunk.fault)
         if sum(c.length for c in slot.chunks) < self.spec.fragment_length:
             return None
         fragment, slot.chunks = _join(slot.chunks), []
@@ -406,6 +421,27 @@ class Supervisor:
         else:
             self._submit_sample(slot)
         return fragment
+
+    def _on_env_fault(self, slot: _Slot, fault: EnvFault) -> Fragment | None:
+        """The runner recovered from a fault of one env process by itself: count it; the call's
+        steps before it are a shorter fragment; sample again at once (no restart)."""
+        self.metrics.add(fault.kind)
+        self.metrics.add("env_respawns")
+        self.metrics.add("lost_fragments")
+        self.metrics.add("lost_steps", fault.lost_steps)
+        chunks, slot.chunks = [c for c in slot.chunks if c.length], []
+        partial = _join(chunks) if chunks else None
+        if partial is not None:
+            self._count_delivered(partial)
+            self.metrics.add("salvaged_steps", partial.num_steps)
+        log.error("runner %d (pid %s), env %d: %s; env process respawned; %d steps lost, %d handed over", slot.index,
+                  slot.pid, fault.env_index, fault.message, fault.lost_steps, 0 if partial is None else partial.num_steps)
+        if partial is None:  # no step since the last fault: a deterministic failure stops the run
+            self._count_failure(slot, fault.message, "")
+        else:
+            slot.failures = 0
+        self._submit_sample(slot)
+        return partial
 
     def _on_started(self, slot: _Slot) -> None:
         try:
@@ -534,9 +570,13 @@ class Supervisor:
         self.metrics.add("env_steps", fragment.num_steps)
 
     def _fail(self, slot: _Slot, message: str, detail: str) -> None:
+        slot.down_since = time.monotonic()
+        self._count_failure(slot, message, detail)
+
+    def _count_failure(self, slot: _Slot, message: str, detail: str) -> None:
+        """One more failure of ``slot`` without a fragment; `RolloutError` at the limit."""
         slot.failures += 1
         slot.last_error = f"{message}\n{detail}".strip()
-        slot.down_since = time.monotonic()
         if slot.failures >= self._max_failures:
             what = "spare runner" if slot.spare else "runner"
             raise RolloutError(
@@ -629,6 +669,7 @@ def _join(chunks: list[Fragment]) -> Fragment:
         median_step_seconds=last.median_step_seconds,
         median_reset_seconds=last.median_reset_seconds,
         node_id=last.node_id,
+        fault=last.fault,
     )
 
 
