@@ -10,8 +10,8 @@ of the weights reaches every runner with its next call. A lost fragment is count
 supervisor and never replaced. Every learner call has a deadline (``learner.call_timeout_s``):
 a hung or dead learner is restarted from the latest checkpoint (`_RemoteLearner`), its lost
 updates counted. With ``rollout.runners: 0`` the same loop runs in this process
-without Ray (breakpoints and profilers work). Ctrl-C or SIGTERM ends the loop at the next
-fragment and writes a final checkpoint.
+without Ray (breakpoints and profilers work). Ctrl-C or SIGTERM ends the loop without waiting
+for the fragments in flight and writes a final checkpoint (``ray job stop`` SIGKILLs 3 s later).
 
 Run folder ``<run.out_dir>/<run.name>/``: ``config.yaml`` (resolved), ``tb/`` (TensorBoard),
 ``checkpoints/{latest,best,step_<N>}.pt``, ``faults/`` (fault-injection log when enabled).
@@ -69,7 +69,9 @@ def dqn_config(cfg: Config) -> DQNConfig:
 
 
 class _Stop:
-    """Set by SIGTERM/SIGINT: the loop ends at the next fragment, then a checkpoint is written."""
+    """Set by SIGTERM/SIGINT: the loop ends without waiting for the fragments in flight (`next_fragment`),
+    then a checkpoint is written. ``ray job stop`` SIGKILLs 3 s after its SIGTERM
+    (RAY_JOB_STOP_WAIT_TIME_S), and one fragment can take longer than that."""
 
     def __init__(self):
         self.reason: str | None = None
@@ -77,11 +79,25 @@ class _Stop:
         for sig in (signal.SIGTERM, signal.SIGINT):
             self._previous[sig] = signal.signal(sig, self._handle)
 
+    def rearm(self):
+        """Take SIGTERM back from `ray.init`, which replaces its handler with ``sys.exit``."""
+        signal.signal(signal.SIGTERM, self._handle)
+
     def _handle(self, signum, frame):
         if self.reason is not None and signum == signal.SIGINT:
             raise KeyboardInterrupt  # a second Ctrl-C: stop now
         self.reason = signal.Signals(signum).name
-        log.warning("%s received: finishing the current fragment, then writing a final checkpoint", self.reason)
+        log.warning("%s received: writing a final checkpoint (the fragments in flight are not waited for)",
+                    self.reason)
+
+    def next_fragment(self, sampler, poll_s: float = 0.25):
+        """The sampler's next fragment, or None once stopped (looked at every `poll_s` seconds)."""
+        while not self:
+            try:
+                return sampler.next_fragment(timeout=poll_s)
+            except TimeoutError:
+                pass
+        return None
 
     def restore(self):
         for sig, handler in self._previous.items():
@@ -94,8 +110,8 @@ class _Stop:
 class _LocalLearner:
     """The learner in this process (rollout.runners: 0): training runs when it is started."""
 
-    def __init__(self, config: DQNConfig, obs_shape, payload, seed, demonstrations=()):
-        self.learner = DQN(config, obs_shape, seed=seed)
+    def __init__(self, config: DQNConfig, obs_shape, payload, seed, demonstrations=(), **replay_layout):
+        self.learner = DQN(config, obs_shape, seed=seed, **replay_layout)
         for demonstration in demonstrations:
             self.learner.add_demonstration(**demonstration.arrays)
         self.restored = payload is not None
@@ -109,7 +125,7 @@ class _LocalLearner:
         return {"pid": os.getpid(), "device": self.learner.device, "restored": self.restored}
 
     def add_fragment(self, f):
-        self.learner.add_fragment(f.obs, f.actions, f.rewards, f.terminated, f.truncated, f.next_obs, f.next_masks)
+        f.arrays().add_to(self.learner)
 
     def pretrain(self, n):
         return self.learner.pretrain(n)
@@ -315,7 +331,7 @@ class _LocalSampler:
     def set_weights(self, weights):
         self.weights = weights
 
-    def next_fragment(self):
+    def next_fragment(self, timeout=None):  # the fragment runs in this thread: no timeout
         weights, self.weights = self.weights, None
         return self.runner.sample(weights)
 
@@ -434,6 +450,8 @@ def train(cfg: Config, *, address: str | None = None, resume: str | None = None,
     payload = load_checkpoint(resume) if resume else None
     env_kwargs = cfg.env.model_dump()
     obs_shape = FuelBreakEnv(**env_kwargs).observation_space.shape
+    replay_layout = {"static_channels": FuelBreakEnv.static_channels,  # stored once per episode
+                     "episode_steps": max(1, round(cfg.env.budget * obs_shape[1] * obs_shape[2]))}
     model = {"kind": cfg.learner.network, "kwargs": cfg.learner.network_kwargs, "obs_shape": list(obs_shape),
              "obs_layers": list(OBSERVATION_LAYERS)}
     if payload is not None:
@@ -499,6 +517,7 @@ def train(cfg: Config, *, address: str | None = None, resume: str | None = None,
                 address = address or ("auto" if os.environ.get("RAY_ADDRESS") else "local")
                 kwargs = {"num_cpus": cfg.run.num_cpus} if address == "local" and cfg.run.num_cpus else {}
                 ray.init(address=address, **{**kwargs, **(ray_init_kwargs or {})})
+                stop.rearm()
                 started_ray = True
             from .rollout import RunnerSpec, Supervisor
             from .rollout.learner import create_learner, create_restore_point
@@ -512,12 +531,12 @@ def train(cfg: Config, *, address: str | None = None, resume: str | None = None,
             learner = _RemoteLearner(create_learner(
                 dqn_config(cfg), obs_shape, restore_point, cfg.run.seed, num_gpus=cfg.learner.num_gpus,
                 num_cpus=cfg.learner.num_cpus, resources=cfg.learner.resources, max_restarts=cfg.learner.max_restarts,
-                demonstrations=demonstrations), restore_point, max_restarts=cfg.learner.max_restarts,
+                demonstrations=demonstrations, **replay_layout), restore_point, max_restarts=cfg.learner.max_restarts,
                 call_timeout_s=cfg.learner.call_timeout_s,
                 restart_timeout_s=cfg.learner.restart_timeout_s)
         else:
             learner = _LocalLearner(dqn_config(cfg), obs_shape, payload, cfg.run.seed,
-                                    _collect_demonstrations(cfg, env_kwargs, progress))
+                                    _collect_demonstrations(cfg, env_kwargs, progress), **replay_layout)
         info = learner.info()
         log.info("learner on %s (pid %s)%s", info["device"], info["pid"],
                  f", restored from {resume}" if info["restored"] else "")
@@ -595,7 +614,9 @@ def train(cfg: Config, *, address: str | None = None, resume: str | None = None,
             if time.monotonic() >= deadline:
                 stop.reason = "time budget"
                 break
-            fragment = sampler.next_fragment()
+            fragment = stop.next_fragment(sampler)
+            if fragment is None:
+                break
             learner.add_fragment(fragment)
             counters["env_steps"] += fragment.num_steps
             counters["fragments"] += 1

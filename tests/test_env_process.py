@@ -22,7 +22,14 @@ FIELDS = ("obs", "actions", "rewards", "terminated", "truncated", "next_obs", "n
 
 
 def _joined(fragments, name):
-    return np.concatenate([getattr(f, name) for f in fragments], axis=1)
+    return np.concatenate([getattr(f.arrays(), name) for f in fragments], axis=1)
+
+
+def _paired(items):
+    """`Runner.sample_chunks` items (each chunk's arrays, then its record) as records holding their arrays."""
+    for arrays, record in zip(items[0::2], items[1::2]):
+        record.transitions = [arrays]
+    return items[1::2]
 
 
 def test_isolated_runner_delivers_what_an_in_process_runner_does():
@@ -31,7 +38,7 @@ def test_isolated_runner_delivers_what_an_in_process_runner_does():
     for _ in range(2):
         got, want = isolated.sample(), plain.sample()
         for name in FIELDS:
-            np.testing.assert_array_equal(getattr(got, name), getattr(want, name), err_msg=name)
+            np.testing.assert_array_equal(getattr(got.arrays(), name), getattr(want.arrays(), name), err_msg=name)
         assert [(e.env_index, e.step, e.return_) for e in got.episodes] == [(e.env_index, e.step, e.return_) for e in want.episodes]
         assert got.fault is None
 
@@ -46,7 +53,7 @@ def test_a_fault_in_an_env_process_loses_its_step_and_the_runner_goes_on(tmp_pat
     calls = []
     for _ in range(3):
         started = time.monotonic()
-        calls.append((list(runner.sample_chunks(chunk_length=4, stall_limits=LIMITS)), time.monotonic() - started))
+        calls.append((_paired(list(runner.sample_chunks(chunk_length=4, stall_limits=LIMITS))), time.monotonic() - started))
     [fault] = read_injections(str(tmp_path))
     (first, _), (second, fault_s), (third, _) = calls
     assert [c.length for c in first] == [4, 4, 2] and first[-1].fault is None
@@ -118,8 +125,9 @@ def test_a_fault_of_a_later_env_loses_the_step_of_every_env_that_had_stepped(tmp
     first, second = runner.sample(stall_limits=LIMITS), runner.sample(stall_limits=LIMITS)
     assert (first.length, first.fault.env_index, first.fault.lost_steps) == (3, 0, 1)
     assert (second.length, second.fault.env_index, second.fault.lost_steps) == (4, 1, 2)
-    np.testing.assert_array_equal(second.next_obs[1, :, 3], [4, 5, 6, 7])  # env 1: its steps 3-6
-    np.testing.assert_array_equal(second.next_obs[0, :, 3], [1, 2, 3, 4])  # env 0: a new instance
+    next_obs = second.arrays().next_obs
+    np.testing.assert_array_equal(next_obs[1, :, 3], [4, 5, 6, 7])  # env 1: its steps 3-6
+    np.testing.assert_array_equal(next_obs[0, :, 3], [1, 2, 3, 4])  # env 0: a new instance
 
 
 @pytest.mark.usefixtures("ray_local")
@@ -146,5 +154,5 @@ def test_supervisor_counts_every_env_process_fault_exactly_without_restarting_a_
     assert len({f.pid for f in fragments}) == 2
     assert stats["env_steps"] == sum(f.num_steps for f in fragments)
     for frag in fragments:
-        steps = frag.next_obs[0, :, 3]
+        steps = frag.arrays().next_obs[0, :, 3]
         np.testing.assert_array_equal(steps, steps[0] + np.arange(frag.length))

@@ -1,18 +1,22 @@
 """`EnvRunner`: a Ray actor that hosts a few envs and a CPU copy of the policy.
 
-One ``sample()`` call returns one whole `Fragment` (``fragment_length`` steps of every env):
-one Ray round trip per fragment, never one per env step; ``sample_chunks()`` streams the same
-steps as a few chunks, so that the steps done before a fault are not lost with it. By default
-the runner does not protect itself against its envs: a crash kills it, a hang blocks it, and
-the driver-side `Supervisor` kills and restarts the whole runner. With ``isolate_envs`` each env
-lives in a process of its own forked from a warm template (`firebreak.rollout.env_process`): the
-runner finds a crashed or hung env itself (the hang limits come from the supervisor with each
-call), respawns its process in milliseconds and ends the call early with a shorter chunk that
-says what happened (`EnvFault`). The supervisor owns deadlines, kills and restarts;
-``heartbeat()`` runs in its own concurrency group so it answers while ``sample()`` is busy
-(unless native code holds the GIL) and says which env operation (``step``/``reset``) is running
-and for how long: the supervisor's stall detection compares that with the median step time the
-fragments report.
+One ``sample()`` call returns one whole `Fragment` (``fragment_length`` steps of every env),
+its `Transitions` inside: one Ray round trip per fragment, never one per env step.
+``sample_chunks()`` streams the same steps as a few chunks, so that the steps done before a
+fault are not lost with it; each chunk is two items, its `Transitions` and then its small
+`Fragment` stats record, so that the caller (who owns both) reads only the record and hands the
+arrays on by ObjectRef: they stay in the object store of the runner's node, also when the
+runner dies. Float observations travel as float16 when the observation space's bounds fit
+(`transport_dtype`). By default the runner does not protect itself against its envs: a crash
+kills it, a hang blocks it, and the driver-side `Supervisor` kills and restarts the whole
+runner. With ``isolate_envs`` each env lives in a process of its own forked from a warm template
+(`firebreak.rollout.env_process`): the runner finds a crashed or hung env itself (the hang
+limits come from the supervisor with each call), respawns its process in milliseconds and ends
+the call early with a shorter chunk that says what happened (`EnvFault`). The supervisor owns
+deadlines, kills and restarts; ``heartbeat()`` runs in its own concurrency group so it answers
+while ``sample()`` is busy (unless native code holds the GIL) and says which env operation
+(``step``/``reset``) is running and for how long: the supervisor's stall detection compares
+that with the median step time the fragments report.
 
 The ``reset_env``/``step_env``/``call_env`` methods drive env 0 step by step for `RayVectorEnv`.
 """
@@ -21,6 +25,7 @@ from __future__ import annotations
 
 import math
 import os
+import threading
 import time
 import warnings
 from collections import deque
@@ -33,8 +38,22 @@ import psutil
 import ray
 
 from firebreak.rollout.env_process import EnvHost, EnvProcessFault
-from firebreak.rollout.fragment import EnvFault, EpisodeStats, Fragment
+from firebreak.rollout.fragment import EnvFault, EpisodeStats, Fragment, Transitions, transport_dtype
 from firebreak.rollout.policy import Policy
+
+
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def _thread_state(native_id: int) -> tuple[bool, float] | None:
+    """(runnable now, CPU seconds used) of a thread of this process, from /proc (None elsewhere)."""
+    try:
+        with open(f"/proc/self/task/{native_id}/stat", "rb") as f:
+            fields = f.read().rsplit(b")", 1)[1].split()
+    except OSError:
+        return None
+    # after the command: state, ppid, ... utime (field 14 of the whole line) and stime (15)
+    return fields[0] == b"R", (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
 
 
 def _scalar_items(info: dict) -> dict[str, float | int | bool]:
@@ -45,9 +64,11 @@ def _scalar_items(info: dict) -> dict[str, float | int | bool]:
 class _Chunk:
     """The arrays of one fragment (or chunk) being filled, ``[env, t]``; rows ``< done`` are complete."""
 
-    def __init__(self, n_envs: int, length: int, obs0: np.ndarray, n_actions: int | None):
+    def __init__(self, n_envs: int, length: int, obs0: np.ndarray, n_actions: int | None, obs_dtype: np.dtype | None):
         self.length, self.done, self.started = length, 0, time.monotonic()
-        self.obs = np.empty((n_envs, length) + obs0.shape, obs0.dtype)
+        self.obs = np.empty((n_envs, length) + obs0.shape, obs_dtype or obs0.dtype)
+        # every row's next obs, kept here so that salvage() reads completed rows only; only the
+        # segment ends' ones travel (Transitions.final_obs)
         self.next_obs = np.empty_like(self.obs)
         self.rewards = np.empty((n_envs, length), np.float32)
         self.terminated = np.empty((n_envs, length), bool)
@@ -84,6 +105,7 @@ class Runner:
         self._host = EnvHost(env_factory) if isolate_envs else None
         self._envs = [self._new_env(env_factory) for _ in range(envs_per_runner)]
         self._has_masks = self._envs[0].has_wrapper_attr("action_masks")
+        self._obs_dtype = transport_dtype(self._envs[0].observation_space)
         self._policy = policy
         self._fragment_length = fragment_length
         self._index = runner_index
@@ -100,6 +122,7 @@ class Runner:
         self._call_started: float | None = None
         self._op: str | None = None  # env operation running now: "step", "reset" or None
         self._op_started = 0.0
+        self._op_thread, self._op_cpu = 0, 0.0  # native id and CPU time (s) of the thread at the op's start
         self._durations: dict[str, deque[float]] = {"step": deque(maxlen=100), "reset": deque(maxlen=100)}
         self._chunk: _Chunk | None = None  # the chunk being filled (read by salvage())
         self._call_rows = 0  # time steps completed in the current sample call
@@ -123,8 +146,11 @@ class Runner:
         ``"step"``, ``"reset"`` or None), ``op_seconds`` (how long it has run, seconds),
         ``op_warm`` (this process has finished one of that kind before: the first one may
         compile or load caches), ``op_guarded`` (the op runs in an env process under this
-        runner's own limit, which ends it) and ``rss_bytes`` of this process."""
+        runner's own limit, which ends it), ``op_cpu_seconds`` and ``op_runnable`` (the CPU time
+        the op's thread has used, and whether it is runnable now: a runnable thread that used
+        little CPU waits for a core; Linux only, else absent) and ``rss_bytes`` of this process."""
         started, op, op_started = self._call_started, self._op, self._op_started
+        thread = _thread_state(self._op_thread) if op is not None else None
         return {
             "pid": os.getpid(),
             "steps": self._steps_done,
@@ -134,6 +160,7 @@ class Runner:
             "op_warm": op is not None and len(self._durations[op]) > 0,
             "op_guarded": op is not None and self._limits.get(op) is not None,
             "rss_bytes": self._rss(),
+            **({} if thread is None else {"op_runnable": thread[0], "op_cpu_seconds": thread[1] - self._op_cpu}),
         }
 
     def _rss(self) -> int:
@@ -158,6 +185,7 @@ class Runner:
     def _timed(self, op: str, fn: Callable, *args, **kwargs):
         """Run one env operation, visible to ``heartbeat`` while it runs; its duration is kept."""
         self._op_started = time.monotonic()
+        self._op_thread, self._op_cpu = threading.get_native_id(), time.thread_time()
         self._op = op
         try:
             result = fn(*args, **kwargs)
@@ -205,39 +233,51 @@ class Runner:
         return fragment
 
     def sample_chunks(self, weights: Any = None, policy: Policy | None = None, runner_index: int | None = None,
-                      chunk_length: int | None = None, stall_limits: dict[str, float] | None = None) -> Iterator[Fragment]:
-        """`sample` as a generator of consecutive fragments of ``chunk_length`` steps per env
+                      chunk_length: int | None = None, stall_limits: dict[str, float] | None = None
+                      ) -> Iterator[Transitions | Fragment]:
+        """`sample` as a generator of consecutive chunks of ``chunk_length`` steps per env
         (None: one chunk; the last may be shorter), so that the steps done before a fault can
-        reach the caller (Ray: call with ``num_returns="streaming"``). When env code raises,
-        the steps of the chunk completed before it come first as a shorter chunk, then the error.
-        An env process fault ends the call after a shorter chunk that carries the `EnvFault`."""
+        reach the caller (Ray: call with ``num_returns="streaming"``). Each chunk is two items:
+        its `Transitions`, then its `Fragment` record (``transitions`` empty: the caller pairs
+        them). When env code raises, the steps of the chunk completed before it come first as a
+        shorter chunk, then the error. An env process fault ends the call after a shorter chunk
+        whose record carries the `EnvFault`."""
         self._prepare(weights, policy, runner_index, stall_limits)
         done, chunk_length = 0, chunk_length or self._fragment_length
         while done < self._fragment_length:
             length = min(chunk_length, self._fragment_length - done)
             try:
-                chunk = self._run(length)
+                record = self._run(length)
             except Exception:
-                _, partial = self.salvage()
+                (_, partial), arrays = self.salvage()
                 if partial is not None:
+                    yield arrays
                     yield partial
                 raise
             done += length
-            yield chunk
-            if chunk.fault is not None:
+            arrays, record.transitions = record.transitions[0], []
+            yield arrays
+            yield record
+            if record.fault is not None:
                 break
         self._call_started = None
 
-    def salvage(self) -> tuple[int, Fragment | None]:
-        """``(rows, partial)``: the time steps (rows of all envs) completed in the current call,
-        and the completed rows of the chunk in progress as a fragment (None: none). `EnvRunner`
-        runs this in the heartbeat group: a hung runner still hands over what it did before
-        the hang. Rows of chunks already yielded are never included."""
+    def salvage(self) -> tuple[tuple[int, Fragment | None], Transitions | None]:
+        """``((rows, partial), arrays)``: the time steps (rows of all envs) completed in the
+        current call, and the completed rows of the chunk in progress as a `Fragment` record and
+        its `Transitions` (None, None: none). `EnvRunner` runs this in the heartbeat group, as
+        two return objects (the caller reads the first and passes the arrays on by ref): a hung
+        runner still hands over what it did before the hang. Rows of chunks already yielded are
+        never included."""
         chunk = self._chunk
         if chunk is None:
-            return self._call_rows, None
+            return (self._call_rows, None), None
         done = chunk.done  # read once: the env thread may finish another row meanwhile
-        return chunk.first_row + done, None if done == 0 else self._fragment(chunk, done)
+        if done == 0:
+            return (chunk.first_row, None), None
+        partial = self._fragment(chunk, done)
+        arrays, partial.transitions = partial.transitions[0], []
+        return (chunk.first_row + done, partial), arrays
 
     def _run(self, length: int) -> Fragment:
         """Step every env ``length`` times from where the last call stopped; an env process
@@ -252,7 +292,8 @@ class Runner:
         else:
             reset_s = 0.0
         n_envs = len(self._envs)
-        chunk = _Chunk(n_envs, length, np.asarray(self._obs[0]), len(self._masks[0]) if self._has_masks else None)
+        chunk = _Chunk(n_envs, length, np.asarray(self._obs[0]), len(self._masks[0]) if self._has_masks else None,
+                       self._obs_dtype)
         chunk.env_seconds, chunk.first_row = reset_s, self._call_rows
         self._chunk = chunk
         for t in range(length):
@@ -318,18 +359,19 @@ class Runner:
                 self._masks[index] = self._mask(self._envs[index])
 
     def _fragment(self, chunk: "_Chunk", rows: int) -> Fragment:
-        """The first ``rows`` time steps of ``chunk`` as a `Fragment` (copies when partial)."""
+        """The first ``rows`` time steps of ``chunk`` as a `Fragment` holding its `Transitions`
+        (copies when partial)."""
         cut = (lambda a: a) if rows == chunk.length else (lambda a: None if a is None else a[:, :rows].copy())
+        arrays = Transitions(obs=cut(chunk.obs), actions=cut(chunk.actions), rewards=cut(chunk.rewards),
+                             terminated=cut(chunk.terminated), truncated=cut(chunk.truncated), final_obs=None,
+                             next_masks=cut(chunk.next_masks))
+        arrays.final_obs = chunk.next_obs[:, :rows][arrays.ends]
         return Fragment(
             runner_index=self._index,
             pid=os.getpid(),
-            obs=cut(chunk.obs),
-            actions=cut(chunk.actions),
-            rewards=cut(chunk.rewards),
-            terminated=cut(chunk.terminated),
-            truncated=cut(chunk.truncated),
-            next_obs=cut(chunk.next_obs),
-            next_masks=cut(chunk.next_masks),
+            num_envs=len(self._envs),
+            length=rows,
+            transitions=[arrays],
             episodes=[e for e in chunk.episodes if e.step < rows],
             env_seconds=chunk.env_seconds,
             policy_seconds=chunk.policy_seconds,
@@ -384,8 +426,8 @@ class EnvRunner(Runner):
     def heartbeat(self) -> dict[str, Any]:
         return super().heartbeat()
 
-    @ray.method(concurrency_group="heartbeat")
-    def salvage(self) -> tuple[int, Fragment | None]:
+    @ray.method(concurrency_group="heartbeat", num_returns=2)
+    def salvage(self) -> tuple[tuple[int, Fragment | None], Transitions | None]:
         return super().salvage()
 
 

@@ -8,7 +8,9 @@ heartbeats) with one ``ray.wait``. Per fault:
 * stall (hang): the heartbeat, which runs in its own concurrency group and so answers while
   ``sample`` runs, shows one ``env.step``/``env.reset`` running for longer than
   ``max(stall_factor x its recent median, stall_floor_s)`` (medians from the fragments), or
-  no heartbeat answers for that long: ``ray.kill(no_restart=False)``. A slow but progressing
+  no heartbeat answers for that long: ``ray.kill(no_restart=False)``. A step whose thread is
+  runnable but has used less CPU time than that limit (an overloaded machine: it waits for a
+  core) gets up to ``STARVED_GRACE`` x the limit; A slow but progressing
   call is left alone; the first step and reset of each runner process (compilation, caches)
   and every call before the first fragment are bounded by the deadline only;
 * past the deadline (the last resort, also with stall detection off): the same;
@@ -86,10 +88,12 @@ class _Slot:
     last_beat: dict | None = None
     stalled: str = ""  # why the call was declared stuck ("" while it is not)
     chunks: list = field(default_factory=list)  # chunks of the fragment in flight read so far
+    pending: Any = None  # ref of the arrays of a chunk whose record has not been read yet
 
 
 _ACTOR_FIELDS = ("actor", "ref", "kind", "deadline", "timeout_s", "restarts_used", "down_since", "weights_version",
-                 "pid", "node_id", "gone", "beat_ref", "beat_sent", "beat_due", "last_beat", "stalled", "chunks")
+                 "pid", "node_id", "gone", "beat_ref", "beat_sent", "beat_due", "last_beat", "stalled", "chunks",
+                 "pending")
 _SILENT = "no heartbeat answer"
 #: How often an idle spare gets a heartbeat, seconds.
 _SPARE_CHECK_S = 1.0
@@ -104,6 +108,10 @@ _GUARD_S = 1.0
 
 class Supervisor:
     """Run ``num_runners`` runners from ``spec`` and hand out their fragments as they arrive.
+
+    A fragment handed out is its `Fragment` record; its arrays stay in the object store of the
+    runner's node and ``fragment.transitions`` holds their refs (one per chunk), for the learner
+    to fetch: this process reads no observation.
 
     Args:
         spec: how to build the runners (env factory, policy, fragment size, resources, max_restarts).
@@ -364,6 +372,10 @@ class Supervisor:
             limit = self._stall_limit(op)
             if beat.get("op_guarded"):  # the runner ends this op itself; step in only if it does not
                 limit = STARVED_GRACE * limit + _GUARD_S
+            if beat["op_seconds"] >= limit and _starved(beat, limit):
+                # runnable but it has not had the limit's worth of CPU: waiting for a core, not stuck
+                slot.beat_due = now + max(0.05, limit / 4)
+                return
             if beat["op_seconds"] >= limit:
                 median = float(np.median(self._medians[op]))
                 slot.stalled = (f"env.{op}() running for {beat['op_seconds']:.2f} s, over its stall limit "
@@ -380,7 +392,7 @@ class Supervisor:
             self._on_started(slot)
             return None
         try:
-            chunk: Fragment = ray.get(next(slot.ref))
+            chunk = self._read_chunk(slot)
         except RayActorError as err:
             self.metrics.add("crashes")
             partial = self._lose(slot, f"actor died during sample: {_first_line(err)}", str(err), alive=False)
@@ -399,6 +411,8 @@ class Supervisor:
             partial = self._lose(slot, f"chunk lost with its object store: {_first_line(err)}", str(err), alive=False)
             self._recover(slot, lambda s: self._restart_or_replace(s, kill=True))
             return partial
+        if chunk is None:  # a chunk's arrays: its record follows
+            return None
         slot.chunks.append(chunk)
         if not slot.node_id and chunk.node_id == self._node_id and _process_exists(chunk.pid):
             slot.node_id = chunk.node_id  # its process is visible from here (same node and pid namespace)
@@ -421,6 +435,30 @@ class Supervisor:
         else:
             self._submit_sample(slot)
         return fragment
+
+    def _read_chunk(self, slot: _Slot) -> Fragment | None:
+        """Read the sample stream's next items: a chunk's `Fragment` record, with the ref of its
+        arrays (read before it, never fetched here) in ``transitions``; None while only the
+        arrays have arrived. Raises the call's error when the stream ends on it, StopIteration
+        when it ended with nothing pending."""
+        while True:
+            try:
+                ref = next(slot.ref)
+            except StopIteration:
+                if slot.pending is None:
+                    raise
+                # the stream ended after one item: that was no chunk's arrays but the call's error
+                error, slot.pending = slot.pending, None
+                ray.get(error)
+                raise RuntimeError(f"runner {slot.index}: sample stream ended after arrays without their record")
+            if slot.pending is None:
+                slot.pending = ref
+                if not ray.wait([slot.ref], timeout=0)[0]:
+                    return None
+                continue
+            record: Fragment = ray.get(ref)
+            record.transitions, slot.pending = [slot.pending], None
+            return record
 
     def _on_env_fault(self, slot: _Slot, fault: EnvFault) -> Fragment | None:
         """The runner recovered from a fault of one env process by itself: count it; the call's
@@ -530,10 +568,14 @@ class Supervisor:
         rows_done = None
         if alive:
             try:
-                rows_done, salvaged = ray.get(slot.actor.salvage.remote(), timeout=self._heartbeat_timeout_s)
+                head, arrays = slot.actor.salvage.remote()
+                rows_done, salvaged = ray.get(head, timeout=self._heartbeat_timeout_s)
             except (GetTimeoutError, RayError):
                 salvaged = None  # dead or frozen: counted as a crash below
+            if salvaged is not None:
+                salvaged.transitions = [arrays]  # the arrays go on by ref, like a chunk's
         self._drain(slot)
+        slot.pending = None  # arrays whose record never came: that chunk is counted lost
         delivered = sum(c.length for c in slot.chunks)
         if alive and rows_done is not None:
             if salvaged is not None and rows_done - salvaged.length == delivered:
@@ -561,9 +603,11 @@ class Supervisor:
         """Read the chunks the failed call had already yielded (they outlive its process)."""
         while slot.kind == "sample" and ray.wait([slot.ref], timeout=0)[0]:
             try:
-                slot.chunks.append(ray.get(next(slot.ref)))
-            except (StopIteration, RayError):
+                chunk = self._read_chunk(slot)
+            except (StopIteration, RuntimeError, RayError):
                 return
+            if chunk is not None:
+                slot.chunks.append(chunk)
 
     def _count_delivered(self, fragment: Fragment) -> None:
         self.metrics.add("fragments")
@@ -631,6 +675,13 @@ class Supervisor:
         self._submit_ready(slot)
 
 
+def _starved(beat: dict, limit: float) -> bool:
+    """The op in ``beat`` runs past ``limit`` only for want of a core: its thread is runnable, has
+    used less than ``limit`` CPU seconds, and has run less than ``STARVED_GRACE`` x ``limit``."""
+    return (bool(beat.get("op_runnable")) and beat.get("op_cpu_seconds", math.inf) < limit
+            and beat["op_seconds"] < STARVED_GRACE * limit)
+
+
 def _process_exists(pid: int) -> bool:
     """Whether process ``pid`` of this machine still runs (a zombie has exited)."""
     try:
@@ -645,22 +696,18 @@ def _same(a: Any, b: Any) -> bool:
 
 
 def _join(chunks: list[Fragment]) -> Fragment:
-    """Consecutive chunks of one runner's call as one fragment (episode steps re-indexed)."""
+    """Consecutive chunks of one runner's call as one fragment record (episode steps
+    re-indexed; the chunks' array refs kept in order: the learner joins the arrays)."""
     if len(chunks) == 1:
         return chunks[0]
     offsets = np.cumsum([0] + [c.length for c in chunks[:-1]])
-    cat = lambda name: None if getattr(chunks[0], name) is None else np.concatenate([getattr(c, name) for c in chunks], axis=1)
     last = chunks[-1]
     return Fragment(
         runner_index=last.runner_index,
         pid=last.pid,
-        obs=cat("obs"),
-        actions=cat("actions"),
-        rewards=cat("rewards"),
-        terminated=cat("terminated"),
-        truncated=cat("truncated"),
-        next_obs=cat("next_obs"),
-        next_masks=cat("next_masks"),
+        num_envs=last.num_envs,
+        length=sum(c.length for c in chunks),
+        transitions=[t for c in chunks for t in c.transitions],
         episodes=[replace(e, step=e.step + int(off)) for c, off in zip(chunks, offsets) for e in c.episodes],
         env_seconds=sum(c.env_seconds for c in chunks),
         policy_seconds=sum(c.policy_seconds for c in chunks),
