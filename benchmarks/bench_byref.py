@@ -6,7 +6,7 @@ Starts a private local Ray instance (its own temp dir, token auth off), ``--runn
 fractional CPUs (``--cpus-per-runner``) stepping ``RealSizeEnv`` (observations of a 64 x 64
 FuelBreakEnv: 18 float32 layers in [-5, 5], 14 fixed per episode, 205-step episodes, action
 masks; the fire simulation left out, so the data path, not the envs, is the load) and the
-`LearnerActor` of ``--config`` (its replay shrunk to ``--buffer-size`` slots). The driver loop is
+`firebreak.rollout.Learner` actor of ``--config`` (its replay shrunk to ``--buffer-size`` slots). The driver loop is
 train.py's: ``Supervisor.next_fragment()``, then ``learner.add_fragment.remote(fragment)``, with
 at most ``2 x runners`` fragments queued on the learner. Then it prints, per fragment, once
 every runner has delivered:

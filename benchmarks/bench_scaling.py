@@ -128,7 +128,7 @@ def torch_runner_row(num_runners: int, cpus_per_runner: float) -> dict:
     import torch
 
     from firebreak.dqn.networks import build_q_network
-    from firebreak.dqn.policy import QPolicy
+    from firebreak.dqn import QPolicy
 
     sizes = {}
     for name, kwargs in (("residual (default: 32 ch, 12 blocks)", {}),

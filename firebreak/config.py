@@ -8,22 +8,28 @@ Overrides are ``section.key=value`` strings (``--set learner.lr=3e-4``), values 
 
 from __future__ import annotations
 
+from dataclasses import MISSING
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from .dqn.networks import DPV_LAYER
+from .dqn.update import DQNConfig
 
 
 class ConfigError(ValueError):
     """A bad configuration: the message names the file, the key, the value and what is allowed."""
 
 
-class _Section(BaseModel):
+class Section(BaseModel):
+    """A config section: unknown keys are errors, assignments are validated too."""
+
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
 
-class EnvConfig(_Section):
+class EnvConfig(Section):
     """`firebreak.env.FuelBreakEnv` arguments."""
 
     landscapes: list[str] = ["sample:64:train", "synthetic:64"]
@@ -40,7 +46,7 @@ class EnvConfig(_Section):
         return value
 
 
-class RolloutConfig(_Section):
+class RolloutConfig(Section):
     """Env runners and their supervisor (`firebreak.rollout`). ``runners: 0`` steps the envs in
     the driver process, without actors: the debugging mode."""
 
@@ -68,7 +74,7 @@ class RolloutConfig(_Section):
                                "counts them too)")
 
 
-class ExplorationConfig(_Section):
+class ExplorationConfig(Section):
     """Epsilon: a base value that decays linearly, spread over runners Ape-X style
     (runner i: base ** (1 + apex_alpha * i / (N - 1)))."""
 
@@ -78,32 +84,50 @@ class ExplorationConfig(_Section):
     apex_alpha: float = Field(3.0, ge=0)
 
 
-class LearnerConfig(_Section):
-    """The DQN learner (`firebreak.dqn.DQNConfig` fields plus scheduling and placement)."""
+def _dqn(name: str, **constraints: Any) -> Any:
+    """A `LearnerConfig` field with `DQNConfig`'s default for `name`: the defaults live in one table."""
+    spec = DQNConfig.__dataclass_fields__[name]
+    if spec.default_factory is not MISSING:
+        return Field(default_factory=spec.default_factory, **constraints)
+    return Field(spec.default, **constraints)
 
-    network: Literal["basic", "residual", "dueling"] = "residual"
-    network_kwargs: dict[str, Any] = {}
-    gamma: float = Field(0.99, gt=0, le=1)
-    n_step: int = Field(3, ge=1)
-    double: bool = True
-    lr: float = Field(1e-4, gt=0)
-    batch_size: int = Field(64, ge=1)
-    huber_delta: float = Field(1.0, gt=0)
-    max_grad_norm: float = Field(10.0, gt=0)
-    target_update_every: int = Field(500, ge=1, description="updates between target syncs")
-    tau: float = Field(1.0, gt=0, le=1, description="1 = hard copy, < 1 = Polyak")
-    buffer_size: int = Field(50_000, ge=1, description="replay capacity in transitions")
+
+class LearnerConfig(Section):
+    """The DQN learner: every `firebreak.dqn.DQNConfig` field, with its default (the first block),
+    plus scheduling and placement of the learner actor."""
+
+    network: Literal["basic", "residual", "dueling"] = _dqn("network")
+    network_kwargs: dict[str, Any] = _dqn("network_kwargs", description="keyword arguments of the network class "
+                                          "(firebreak/dqn/networks.py)")
+    gamma: float = _dqn("gamma", gt=0, le=1)
+    n_step: int = _dqn("n_step", ge=1)
+    double: bool = _dqn("double", description="Double DQN: the online network picks the bootstrap action")
+    lr: float = _dqn("lr", gt=0)
+    adam_eps: float = _dqn("adam_eps", gt=0, description="Adam's epsilon")
+    batch_size: int = _dqn("batch_size", ge=1)
+    huber_delta: float = _dqn("huber_delta", gt=0)
+    max_grad_norm: float = _dqn("max_grad_norm", gt=0)
+    target_update_every: int = _dqn("target_update_every", ge=1, description="updates between target syncs")
+    tau: float = _dqn("tau", gt=0, le=1, description="1 = hard copy, < 1 = Polyak")
+    buffer_size: int = _dqn("buffer_size", ge=1, description="replay capacity in transitions")
+    learning_starts: int = _dqn("learning_starts", ge=0, description="transitions in the replay before the first "
+                                "update (in a fresh run: env steps)")
+    alpha: float = _dqn("alpha", ge=0, description="priority exponent (0: uniform replay)")
+    beta_start: float = _dqn("beta_start", ge=0, le=1, description="importance-sampling exponent at update 0")
+    beta_end: float = _dqn("beta_end", ge=0, le=1, description="... reached after beta_anneal_updates updates")
+    beta_anneal_updates: int = _dqn("beta_anneal_updates", ge=1)
+    priority_eps: float = _dqn("priority_eps", gt=0, description="added to |TD error|: no transition gets priority 0")
+    autocast: Literal["bf16", "fp16", "off"] = _dqn("autocast", description="CUDA autocast dtype (ignored on CPU)")
+    reward_scale: float = _dqn("reward_scale", gt=0, description="rewards x this in the replay: Q in % of burnable "
+                               "cells at 100")
+    demo_loss_weight: float = _dqn("demo_loss_weight", ge=0, description="weight of the expert-value loss on "
+                                   "demonstrations")
+    demo_batch_fraction: float = _dqn("demo_batch_fraction", ge=0, le=1, description="share of each batch from "
+                                      "demonstrations")
+    # scheduling and placement (the driver's, not DQNConfig's)
     save_replay: bool = Field(False, description="write the replay next to every latest.pt "
                               "(checkpoints/latest.replay.npz): --resume and a restarted learner continue with it")
-    learning_starts: int = Field(1_000, ge=0, description="env steps before the first update")
-    alpha: float = Field(0.6, ge=0)
-    beta_start: float = Field(0.4, ge=0, le=1)
-    beta_anneal_updates: int = Field(50_000, ge=1)
-    autocast: Literal["bf16", "fp16", "off"] = "bf16"
-    reward_scale: float = Field(100.0, gt=0, description="rewards x this in the replay: Q in % of burnable cells")
     replay_ratio: float = Field(0.25, gt=0, description="gradient updates per env step")
-    demo_loss_weight: float = Field(1.0, ge=0, description="weight of the expert-value loss on demonstrations")
-    demo_batch_fraction: float = Field(0.25, ge=0, le=1, description="share of each batch from demonstrations")
     weights_every: int = Field(50, ge=1, description="updates between weight broadcasts")
     num_gpus: float | Literal["auto"] = Field("auto", description="'auto': 1 when the cluster has a GPU")
     num_cpus: float = Field(1.0, ge=0, description="CPUs reserved for the learner actor")
@@ -114,8 +138,19 @@ class LearnerConfig(_Section):
     restart_timeout_s: float = Field(900.0, gt=0, description="wait for a restarted learner, seconds (a lost GPU "
                                      "node takes the autoscaler minutes)")
 
+    @model_validator(mode="after")
+    def _prior_inputs(self) -> "LearnerConfig":
+        # The DPV prior reads one env layer in reward units; the DQN core knows neither, so the
+        # resolved config (saved in every checkpoint) names both. In place: no re-validation.
+        if self.network_kwargs.get("dpv_prior"):
+            from .env import OBSERVATION_LAYERS
 
-class DemonstrationsConfig(_Section):
+            self.network_kwargs.setdefault("prior_channel", OBSERVATION_LAYERS.index(DPV_LAYER))
+            self.network_kwargs.setdefault("prior_scale", self.reward_scale)
+        return self
+
+
+class DemonstrationsConfig(Section):
     """Warm start from the DPV heuristic (`firebreak.demonstrations`): play `episodes` expert
     episodes, pre-train the learner on them for `pretrain_updates` updates, and keep them in
     every later batch (learner.demo_batch_fraction). ``episodes: 0`` turns it off."""
@@ -134,7 +169,7 @@ class DemonstrationsConfig(_Section):
         return value
 
 
-class FaultsConfig(_Section):
+class FaultsConfig(Section):
     """Fault injection into every env (`firebreak.rollout.FaultInjector`), per-step probabilities."""
 
     enabled: bool = False
@@ -149,7 +184,7 @@ class FaultsConfig(_Section):
     slow_s: float = Field(1.0, ge=0)
 
 
-class RunConfig(_Section):
+class RunConfig(Section):
     """Length, evaluation, checkpoints and where the run is written (``<out_dir>/<name>/``)."""
 
     name: str = "local"
@@ -168,7 +203,7 @@ class RunConfig(_Section):
     num_cpus: int | None = Field(None, ge=1, description="CPUs of a local Ray instance (None: all)")
 
 
-class Config(_Section):
+class Config(Section):
     env: EnvConfig = EnvConfig()
     rollout: RolloutConfig = RolloutConfig()
     exploration: ExplorationConfig = ExplorationConfig()
@@ -190,14 +225,17 @@ class Config(_Section):
         return self
 
 
-def _explain(error: ValidationError, source: str) -> str:
+Schema = TypeVar("Schema", bound=BaseModel)
+
+
+def _explain(error: ValidationError, source: str, schema: type[BaseModel]) -> str:
     lines = [f"{source}: invalid configuration"]
     for item in error.errors():
         key = ".".join(str(p) for p in item["loc"]) or "(top level)"
         value = item.get("input")
         if item["type"] == "extra_forbidden":
             section = item["loc"][:-1]
-            model: type[BaseModel] = Config
+            model = schema
             for part in section:
                 model = model.model_fields[str(part)].annotation
             allowed = ", ".join(model.model_fields)
@@ -235,12 +273,13 @@ def _merge(base: dict, extra: dict) -> dict:
     return out
 
 
-def config_from_dict(data: dict, source: str = "<config>") -> Config:
-    """Validate a nested dict; errors become one `ConfigError` naming keys, values and what is allowed."""
+def config_from_dict(data: dict, source: str = "<config>", schema: type[Schema] = Config) -> Schema:
+    """Validate a nested dict against `schema` (a model of `Section`s: `Config`, or e.g.
+    `firebreak.rllib.RLlibConfig`); errors become one `ConfigError` naming keys, values and what is allowed."""
     try:
-        return Config.model_validate(data)
+        return schema.model_validate(data)
     except ValidationError as err:
-        raise ConfigError(_explain(err, source)) from None
+        raise ConfigError(_explain(err, source, schema)) from None
 
 
 def apply_overrides(data: dict, overrides: list[str], source: str) -> Config:
@@ -248,8 +287,10 @@ def apply_overrides(data: dict, overrides: list[str], source: str) -> Config:
     return config_from_dict(_merge(data, parse_overrides(overrides)), source)
 
 
-def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> Config:
-    """Read a YAML config (None: all defaults) and apply ``section.key=value`` overrides."""
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None,
+                schema: type[Schema] = Config) -> Schema:
+    """Read a YAML config (None: all defaults) and apply ``section.key=value`` overrides;
+    validated against `schema` (default: the training `Config`)."""
     data: dict = {}
     source = "<defaults>"
     if path is not None:
@@ -263,5 +304,5 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
             raise ConfigError(f"{path}: not valid YAML ({err})") from None
         if not isinstance(data, dict):
             raise ConfigError(f"{path}: the top level must be a mapping of sections "
-                              f"({', '.join(Config.model_fields)})")
-    return config_from_dict(_merge(data, parse_overrides(overrides or [])), source)
+                              f"({', '.join(schema.model_fields)})")
+    return config_from_dict(_merge(data, parse_overrides(overrides or [])), source, schema)

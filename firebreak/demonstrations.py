@@ -40,7 +40,7 @@ EXPERT_FIRE_SEED_BASE = 2**30 + 2**29
 
 @dataclass
 class Demonstration:
-    """One expert episode in the agent's env. `arrays` are `Learner.add_demonstration`'s
+    """One expert episode in the agent's env. `arrays` are `DQN.add_demonstration`'s
     arguments: obs (T + 1, C, H, W) float16, masks (T + 1, H*W) bool, actions (T,) int64,
     rewards (T,) float64 and values (T, H*W) float32 (both unscaled: shares of burnable cells),
     terminated."""

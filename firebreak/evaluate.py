@@ -169,7 +169,7 @@ def eval_landscapes(source: str, split: str = "holdout", n: int | None = None) -
 def checkpoint_policy(path: str) -> Callable[[int], Policy]:
     """A policy factory for a training checkpoint: greedy masked argmax of its Q-network."""
     from .dqn.checkpoint import load_checkpoint
-    from .dqn.policy import QPolicy
+    from .dqn.exploration import QPolicy
 
     payload = load_checkpoint(path)
     model = payload["model"]

@@ -40,7 +40,6 @@ a crashed EnvRunner process is restarted; a hung one is not (its samples are dro
 from __future__ import annotations
 
 import argparse
-import copy
 import math
 import os
 import shutil
@@ -52,7 +51,7 @@ from typing import Any, Callable
 
 import gymnasium as gym
 import numpy as np
-import yaml
+from pydantic import Field
 
 import ray
 from ray.rllib.algorithms.algorithm import Algorithm
@@ -64,6 +63,8 @@ from ray.rllib.core.columns import Columns
 from ray.rllib.core.rl_module.rl_module import RLModule, RLModuleSpec
 from ray.tune.registry import register_env
 
+from .config import EnvConfig, Section, config_from_dict
+from .config import load_config as load_typed_config
 from .env import FuelBreakEnv
 
 ENV_NAME = "firebreak-fuelbreak"
@@ -72,108 +73,75 @@ ENV_NAME = "firebreak-fuelbreak"
 TB_TAGS = ("rollout/env_steps_per_s", "episode/return", "episode/burned_fraction",
            "episode/relative_reduction", "learner/loss")
 
-#: Every accepted config key with its default; a key not listed here is an error.
-DEFAULT_CONFIG: dict[str, dict[str, Any]] = {
-    "env": {
-        "landscapes": ["sample:64:train", "synthetic:64"],
-        "budget": 0.05,  # share of cells treated per episode
-        "n_scenarios": 16,  # fires per episode
-        "invalid_action": "raise",  # "penalty" only for modules that cannot mask
-    },
-    "rllib": {
-        "lr": 5e-4,
-        "gamma": 0.99,
-        "n_step": 3,
-        "train_batch_size": 32,  # transitions per learner update
-        "replay_capacity": 5000,  # transitions; one costs ~(C + 1) * H * W * 4 bytes (0.3 MB at 64 x 64)
-        "prioritized_replay": True,
-        "num_env_runners": 1,  # 0: sample in the driver process
-        "num_envs_per_env_runner": 1,
-        "rollout_fragment_length": 16,  # env steps per runner per sample call
-        "min_sample_timesteps_per_iteration": 200,  # env steps per train() iteration (at least)
-        "num_steps_sampled_before_learning_starts": 500,
-        "target_network_update_freq": 500,  # env steps
-        "epsilon_start": 1.0,
-        "epsilon_end": 0.05,
-        "epsilon_timesteps": 10000,  # env steps of linear decay
-        "double_q": True,
-        "dueling": True,
-        "conv_filters": [[16, 4, 2], [32, 4, 2], [32, 3, 2]],  # [out_channels, kernel, stride]; "same" padding
-        "head_hiddens": [256],
-        "sample_timeout_s": 60.0,  # a runner slower than this loses its samples of the iteration
-        "restart_failed_env_runners": True,
-        "seed": 0,
-    },
-    "run": {
-        "name": "rllib_dqn",
-        "runs_dir": "runs",  # run_dir = runs_dir/name
-        "iterations": 20,  # stop after this many train() iterations ...
-        "time_budget_s": None,  # ... or after this many seconds, whichever comes first
-        "checkpoint_every": 10,  # iterations; the last iteration is always saved
-        "num_cpus": 2,  # CPUs of the private Ray instance of `main` (address "local")
-        "eval_landscapes": 4,  # held-out tiles evaluated by `main`; 0 skips evaluation
-        "eval_scenarios": 16,
-    },
-}
+class RLlibSection(Section):
+    """RLlib DQN settings (`build_rllib_dqn` maps them onto RLlib's ``DQNConfig``)."""
+
+    lr: float = Field(5e-4, gt=0)
+    gamma: float = Field(0.99, gt=0, le=1)
+    n_step: int = Field(3, ge=1)
+    train_batch_size: int = Field(32, ge=1, description="transitions per learner update")
+    replay_capacity: int = Field(5000, ge=1, description="transitions; one costs ~(C + 1) * H * W * 4 bytes "
+                                                         "(0.3 MB at 64 x 64)")
+    prioritized_replay: bool = True
+    num_env_runners: int = Field(1, ge=0, description="0: sample in the driver process")
+    num_envs_per_env_runner: int = Field(1, ge=1)
+    rollout_fragment_length: int = Field(16, ge=1, description="env steps per runner per sample call")
+    min_sample_timesteps_per_iteration: int = Field(200, ge=1, description="env steps per train() iteration "
+                                                                           "(at least)")
+    num_steps_sampled_before_learning_starts: int = Field(500, ge=0)
+    target_network_update_freq: int = Field(500, ge=1, description="env steps")
+    epsilon_start: float = Field(1.0, ge=0, le=1)
+    epsilon_end: float = Field(0.05, ge=0, le=1)
+    epsilon_timesteps: int = Field(10000, ge=1, description="env steps of linear decay")
+    double_q: bool = True
+    dueling: bool = True
+    conv_filters: list[list[int]] = Field([[16, 4, 2], [32, 4, 2], [32, 3, 2]],
+                                          description="[out_channels, kernel, stride]; 'same' padding")
+    head_hiddens: list[int] = [256]
+    sample_timeout_s: float = Field(60.0, gt=0, description="a runner slower than this loses its samples of the "
+                                                            "iteration")
+    restart_failed_env_runners: bool = True
+    seed: int = Field(0, ge=0)
 
 
-#: Keys that may be null (the other stop criterion then applies alone).
-_NULLABLE = {"run.iterations", "run.time_budget_s"}
+class RLlibRunConfig(Section):
+    """Length, checkpoints and evaluation of an RLlib run (written to ``<runs_dir>/<name>/``)."""
+
+    name: str = "rllib_dqn"
+    runs_dir: str = "runs"
+    iterations: int | None = Field(20, ge=1, description="stop after this many train() iterations ...")
+    time_budget_s: float | None = Field(None, gt=0, description="... or after this many seconds, whichever first")
+    checkpoint_every: int = Field(10, ge=1, description="iterations; the last iteration is always saved")
+    num_cpus: int = Field(2, ge=1, description="CPUs of the private Ray instance of `main` (address 'local')")
+    eval_landscapes: int = Field(4, ge=0, description="held-out tiles evaluated by `main`; 0 skips evaluation")
+    eval_scenarios: int = Field(16, ge=1)
+
+
+class RLlibConfig(Section):
+    """The ``--algo rllib-dqn`` config: the ``env:`` section of `firebreak.config` (the same
+    `EnvConfig`), RLlib's settings and the run's."""
+
+    env: EnvConfig = EnvConfig()
+    rllib: RLlibSection = RLlibSection()
+    run: RLlibRunConfig = RLlibRunConfig()
+
+
+#: Every accepted config key with its default (`RLlibConfig`); a key not listed here is an error.
+DEFAULT_CONFIG: dict[str, dict[str, Any]] = RLlibConfig().model_dump()
 
 
 # --- config --------------------------------------------------------------------------------
 
 
-def _check_keys(config: dict, source: str) -> None:
-    if not isinstance(config, dict):
-        raise ValueError(f"{source}: the config must be a mapping with sections {sorted(DEFAULT_CONFIG)}")
-    for section, values in config.items():
-        if section not in DEFAULT_CONFIG:
-            raise ValueError(f"{source}: unknown config key {section!r}; sections are {sorted(DEFAULT_CONFIG)}")
-        if not isinstance(values, dict):
-            raise ValueError(f"{source}: section {section!r} must be a mapping, got {values!r}")
-        for key, value in values.items():
-            if key not in DEFAULT_CONFIG[section]:
-                raise ValueError(f"{source}: unknown config key '{section}.{key}'; "
-                                 f"known keys of {section!r}: {sorted(DEFAULT_CONFIG[section])}")
-            if not _type_ok(value, DEFAULT_CONFIG[section][key], f"{section}.{key}"):
-                raise ValueError(f"{source}: '{section}.{key}' should be like the default "
-                                 f"{DEFAULT_CONFIG[section][key]!r}, got {value!r}")
-
-
-def _type_ok(value, default, key: str) -> bool:
-    if value is None:
-        return key in _NULLABLE
-    if isinstance(default, bool) or isinstance(value, bool):
-        return isinstance(value, bool) and isinstance(default, bool)
-    if isinstance(default, float) or default is None:  # ints are fine where floats are expected
-        return isinstance(value, (int, float))
-    return isinstance(value, type(default))
-
-
 def resolve_config(config: dict | None = None, source: str = "config") -> dict:
-    """Defaults overlaid with `config`; raises ValueError naming `source` and the bad key."""
-    config = config or {}
-    _check_keys(config, source)
-    merged = copy.deepcopy(DEFAULT_CONFIG)
-    for section, values in config.items():
-        merged[section].update(values)
-    return merged
+    """Defaults overlaid with `config`, validated by `RLlibConfig`, as a plain dict; raises
+    `firebreak.config.ConfigError` (a ValueError) naming `source`, the key and what is allowed."""
+    return config_from_dict(config or {}, source, RLlibConfig).model_dump()
 
 
 def load_config(path: str | os.PathLike, overrides: list[str] = ()) -> dict:
     """Read a yaml config, apply ``section.key=value`` overrides (values parsed as yaml), validate."""
-    text = Path(path).read_text()
-    config = yaml.safe_load(text) or {}
-    for item in overrides:
-        key, sep, value = item.partition("=")
-        section, dot, sub = key.partition(".")
-        if not sep or not dot:
-            raise ValueError(f"--set {item!r}: write section.key=value, e.g. rllib.lr=0.001")
-        if not isinstance(config.setdefault(section, {}), dict):
-            raise ValueError(f"{path}: section {section!r} must be a mapping")
-        config[section][sub] = yaml.safe_load(value)
-    return resolve_config(config, source=str(path))
+    return load_typed_config(path, list(overrides), RLlibConfig).model_dump()
 
 
 # --- env -----------------------------------------------------------------------------------
@@ -256,7 +224,7 @@ class _EpisodeMetrics(RLlibCallback):
 
 def build_rllib_dqn(config: dict) -> DQNConfig:
     """RLlib DQN config (new API stack, torch, one local learner) for a config dict with the
-    sections of `DEFAULT_CONFIG` (missing keys take the defaults, unknown keys raise)."""
+    sections of `RLlibConfig` (missing keys take the defaults, unknown keys raise)."""
     config = resolve_config(config)
     env, r = config["env"], config["rllib"]
     replay = {"type": "PrioritizedEpisodeReplayBuffer" if r["prioritized_replay"] else "EpisodeReplayBuffer",

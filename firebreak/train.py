@@ -36,8 +36,8 @@ from .config import Config, ConfigError, config_from_dict
 from .demonstrations import collect_demonstrations
 from .dqn import DQNConfig, linear_schedule
 from .dqn.checkpoint import load_checkpoint, save_checkpoint
-from .dqn.learner import Learner, check_saved_replay
-from .dqn.policy import QPolicy
+from .dqn.algorithm import DQN, check_saved_replay
+from .dqn.exploration import QPolicy
 from .env import OBSERVATION_LAYERS, FuelBreakEnv
 from .evaluate import evaluate
 from .landscape import load_landscapes, synthetic_landscape
@@ -111,7 +111,7 @@ class _LocalLearner:
     """The learner in this process (rollout.runners: 0): training runs when it is started."""
 
     def __init__(self, config: DQNConfig, obs_shape, payload, seed, demonstrations=(), **replay_layout):
-        self.learner = Learner(config, obs_shape, seed=seed, **replay_layout)
+        self.learner = DQN(config, obs_shape, seed=seed, **replay_layout)
         for demonstration in demonstrations:
             self.learner.add_demonstration(**demonstration.arrays)
         self.restored = payload is not None

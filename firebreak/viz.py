@@ -69,7 +69,7 @@ POLICY_LABELS = {"dqn": "DQN (greedy)", "random": "random", "burnprob": "burn pr
 
 
 @dataclass
-class Policy:
+class TrainedPolicy:
     """A checkpoint's greedy Q-network with what it was trained on."""
 
     path: Path
@@ -89,7 +89,7 @@ class Policy:
             return self.network(torch.as_tensor(obs[None], dtype=torch.float32))[0].numpy()
 
 
-def load_policy(path: str | Path) -> Policy:
+def load_policy(path: str | Path) -> TrainedPolicy:
     """The policy network of a firebreak checkpoint; `CheckpointError` for anything else."""
     path = Path(path)
     payload = load_checkpoint(path)
@@ -104,7 +104,7 @@ def load_policy(path: str | Path) -> Policy:
         raise CheckpointError(f"{path}: config or weights do not rebuild a network "
                               f"({str(err).splitlines()[0]}); give a file from runs/<name>/checkpoints/.") from None
     shape = tuple(int(v) for v in model["obs_shape"])
-    return Policy(path, network, config, shape, dict(payload["counters"]))
+    return TrainedPolicy(path, network, config, shape, dict(payload["counters"]))
 
 
 def eval_landscape(config: Config, tile: int = 0, source: str | None = None) -> tuple[Landscape, str]:
@@ -130,7 +130,7 @@ def eval_landscape(config: Config, tile: int = 0, source: str | None = None) -> 
     return landscapes[tile], f"{source} tile {tile}"
 
 
-def check_shape(policy: Policy, landscape: Landscape, label: str) -> None:
+def check_shape(policy: TrainedPolicy, landscape: Landscape, label: str) -> None:
     if landscape.shape != policy.obs_shape[1:]:
         raise VizError(f"{label} is {landscape.shape[0]}x{landscape.shape[1]} cells but the checkpoint "
                        f"{policy.path} was trained on {policy.obs_shape[1]}x{policy.obs_shape[2]}: give a "
@@ -167,7 +167,7 @@ class Episode:
         return order
 
 
-def play_episode(policy: Policy, landscape: Landscape, *, label: str, tile: int, budget: float,
+def play_episode(policy: TrainedPolicy, landscape: Landscape, *, label: str, tile: int, budget: float,
                  n_scenarios: int, q_fractions=(0.0, 0.25, 0.5, 0.75)) -> Episode:
     """Greedy episode from ``reset(seed=EVAL_SEED_BASE + tile)``; keeps the masked Q-maps of the
     steps at `q_fractions` of the budget, and the untreated fires for comparison."""

@@ -5,9 +5,8 @@ import numpy as np
 import pytest
 import torch
 
-from firebreak.dqn import DQNConfig
+from firebreak.dqn import DQN, DQNConfig
 from firebreak.dqn.demonstrations import DemonstrationBuffer
-from firebreak.dqn.learner import Learner
 from firebreak.dqn.update import expert_value_loss
 
 C, H, W = 2, 3, 3
@@ -80,10 +79,10 @@ def test_expert_value_loss_ignores_the_level_and_invalid_cells():
     assert expert_value_loss(torch.tensor([[5.0, 5.0, 5.0, 5.0]]), values, mask).item() == pytest.approx(2 / 3)
 
 
-def _learner(**overrides) -> Learner:
+def _learner(**overrides) -> DQN:
     config = DQNConfig(network="basic", network_kwargs={"hidden": 8, "num_layers": 1}, batch_size=8, n_step=2,
                        lr=1e-2, learning_starts=8, buffer_size=64, **overrides)
-    return Learner(config, (C, H, W), device="cpu", seed=0)
+    return DQN(config, (C, H, W), device="cpu", seed=0)
 
 
 def test_pretraining_learns_the_experts_ranking():
@@ -109,7 +108,7 @@ def test_pretraining_needs_demonstrations():
 
 
 def _fragment(rng, steps: int = 16):
-    """One env's `steps` consecutive agent steps, as `Learner.add_fragment` takes them."""
+    """One env's `steps` consecutive agent steps, as `DQN.add_fragment` takes them."""
     states = rng.random((1, steps + 1, C, H, W)).astype(np.float32)
     no = np.zeros((1, steps), bool)
     return (states[:, :-1], rng.integers(0, A, (1, steps)), rng.random((1, steps)), no, no, states[:, 1:],

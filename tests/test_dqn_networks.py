@@ -71,25 +71,31 @@ def test_masked_argmax_rejects_a_row_without_valid_cells():
         masked_argmax(torch.zeros(2, 2), mask)
 
 
-def test_the_dpv_prior_starts_as_the_heuristic_in_reward_units():
-    from firebreak.env import FuelBreakEnv
+@pytest.mark.parametrize("scale", [100.0, 10.0])
+def test_the_dpv_prior_starts_as_the_heuristic_in_reward_units(scale):
+    from firebreak.env import OBSERVATION_LAYERS, FuelBreakEnv
     from firebreak.landscape import sample_tiles
 
     env = FuelBreakEnv(sample_tiles(64, "train")[:1], n_scenarios=8, budget=0.01)
     obs, _ = env.reset(seed=0)
     torch.manual_seed(0)
-    net = build_q_network("residual", obs.shape[0], channels=8, dilations=[1, 2], dpv_prior=True, prior_kernel=5)
+    net = build_q_network("residual", obs.shape[0], channels=8, dilations=[1, 2], dpv_prior=True, prior_kernel=5,
+                          prior_channel=OBSERVATION_LAYERS.index("downstream_protection"), prior_scale=scale)
     q = net(torch.as_tensor(obs)[None])[0].detach().numpy()
-    percent = 100 * env.downstream_protection.ravel() / obs[0].size  # % of the tile's cells, per fire
-    assert percent.max() > 0.1
-    np.testing.assert_allclose(q - q.mean(), percent - percent.mean(), atol=1e-4)
+    saved = scale * env.downstream_protection.ravel() / obs[0].size  # share of the tile's cells x scale, per fire
+    assert saved.max() > 0.001 * scale
+    np.testing.assert_allclose(q - q.mean(), saved - saved.mean(), atol=1e-6 * scale)
     # the learned filter and the residual network take it from there
     net(torch.as_tensor(obs)[None]).sum().backward()
     assert net.prior.filter.weight.grad.abs().sum() > 0 and net.head.weight.grad.abs().sum() > 0
 
 
-def test_the_dpv_prior_needs_the_env_layers_and_an_odd_kernel():
-    with pytest.raises(ValueError, match="needs the env's 18 observation layers"):
-        build_q_network("residual", 3, channels=8, dpv_prior=True)
+def test_the_dpv_prior_needs_its_channel_among_the_inputs_and_an_odd_kernel():
+    with pytest.raises(ValueError, match="dpv_prior needs prior_channel.*among the 18 input channels.*got None"):
+        build_q_network("residual", 18, channels=8, dpv_prior=True)
+    with pytest.raises(ValueError, match="among the 3 input channels.*got 15"):
+        build_q_network("residual", 3, channels=8, dpv_prior=True, prior_channel=15)
     with pytest.raises(ValueError, match="prior_kernel must be a positive odd number"):
-        build_q_network("residual", 18, channels=8, dpv_prior=True, prior_kernel=4)
+        build_q_network("residual", 18, channels=8, dpv_prior=True, prior_channel=15, prior_kernel=4)
+    with pytest.raises(ValueError, match="prior_scale must be positive"):
+        build_q_network("residual", 18, channels=8, dpv_prior=True, prior_channel=15, prior_scale=0)

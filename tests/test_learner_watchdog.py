@@ -103,7 +103,7 @@ def test_a_hung_learner_is_killed_at_its_deadline_and_restored(ray_local, tmp_pa
 
 
 def _alive_firebreak_actors() -> list[str]:
-    names = ("LearnerActor", "RestorePoint", "EnvRunner")
+    names = ("Learner", "RestorePoint", "EnvRunner")
     return [a["ActorClassName"] for a in ray._private.state.actors().values()
             if a["State"] != "DEAD" and a["ActorClassName"] in names]
 

@@ -9,9 +9,8 @@ import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from firebreak.config import load_config
-from firebreak.dqn import DQNConfig, PrioritizedReplayBuffer
+from firebreak.dqn import DQN, DQNConfig, PrioritizedReplayBuffer
 from firebreak.dqn.checkpoint import load_checkpoint, save_checkpoint
-from firebreak.dqn.learner import Learner
 from firebreak.dqn.replay import ReplayFileError, read_replay_meta
 from firebreak.train import train
 
@@ -131,13 +130,13 @@ def test_an_interrupted_save_leaves_the_previous_file_and_no_partial_one(tmp_pat
     assert [p.name for p in tmp_path.iterdir()] == ["latest.replay.npz"] and path.read_bytes() != before
 
 
-def small_learner(buffer_size: int = 64, reward_scale: float = 1.0) -> Learner:
+def small_learner(buffer_size: int = 64, reward_scale: float = 1.0) -> DQN:
     config = DQNConfig(network="basic", network_kwargs={"hidden": 4, "num_layers": 1}, buffer_size=buffer_size,
                        batch_size=8, learning_starts=20, n_step=3, reward_scale=reward_scale)
-    return Learner(config, SHAPE, device="cpu", seed=0)
+    return DQN(config, SHAPE, device="cpu", seed=0)
 
 
-def add(learner: Learner, rng, steps: int = 10):
+def add(learner: DQN, rng, steps: int = 10):
     f = fragment(rng, steps)
     learner.add_fragment(f["obs"][None], f["action"][None], f["reward"][None], f["terminated"][None],
                          f["truncated"][None], f["next_obs"][None], f["next_mask"][None])
@@ -199,13 +198,13 @@ def test_resume_without_actors_continues_with_the_saved_replay(tmp_path, monkeyp
     assert saved["num_transitions"] == first["env_steps"] == 64  # every step of the run
 
     sizes = []
-    load_state_dict = Learner.load_state_dict
+    load_state_dict = DQN.load_state_dict
 
     def spy(self, state):
         load_state_dict(self, state)
         sizes.append(len(self.replay))
 
-    monkeypatch.setattr(Learner, "load_state_dict", spy)
+    monkeypatch.setattr(DQN, "load_state_dict", spy)
     cfg = load_config(CONFIGS / "smoke.yaml", [*overrides, "run.total_env_steps=96"])
     second = train(cfg, resume="latest", progress=False)
     assert sizes == [64]  # the resumed learner starts with the saved replay, not an empty one

@@ -8,6 +8,7 @@ import pytest
 import torch
 from ray.rllib.core.columns import Columns
 
+from firebreak.config import EnvConfig
 from firebreak.env import FuelBreakEnv
 from firebreak.rllib import TB_TAGS, build_rllib_dqn, load_config, load_module, make_env, resolve_config, \
     rllib_policy, train_rllib
@@ -26,13 +27,18 @@ TINY = {
 def test_unknown_config_key_fails_clearly(tmp_path):
     path = tmp_path / "bad.yaml"
     path.write_text("env:\n  budget: 0.05\nrllib:\n  lr: 0.001\n  replay_capacty: 100\n")
-    with pytest.raises(ValueError, match=r"bad.yaml: unknown config key 'rllib.replay_capacty'"):
+    with pytest.raises(ValueError, match=r"bad.yaml: invalid configuration\n  rllib.replay_capacty: unknown key "
+                                         r"\(value 100\); allowed keys here: lr, gamma"):
         load_config(path)
-    with pytest.raises(ValueError, match=r"unknown config key 'learner'"):
+    with pytest.raises(ValueError, match=r"learner: unknown key \(value \{\}\); allowed keys here: env, rllib, run"):
         resolve_config({"learner": {}})
-    with pytest.raises(ValueError, match=r"'rllib.num_env_runners' should be like the default 1, got '2'"):
-        load_config(_write(tmp_path, "rllib:\n  num_env_runners: '2'\n"))
+    with pytest.raises(ValueError, match=r"rllib.num_env_runners: Input should be a valid integer.*got 'two'"):
+        load_config(_write(tmp_path, "rllib:\n  num_env_runners: two\n"))
+    # the env: section is the training config's: the same checks
+    with pytest.raises(ValueError, match=r"env.budget: Input should be less than 1"):
+        resolve_config({"env": {"budget": 5}})
     assert load_config(_write(tmp_path, "rllib:\n  lr: 0.001\n"), ["run.time_budget_s=30"])["run"]["time_budget_s"] == 30
+    assert resolve_config()["env"] == EnvConfig().model_dump()
 
 
 def _write(tmp_path: Path, text: str) -> Path:

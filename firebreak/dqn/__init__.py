@@ -4,7 +4,8 @@ Plain PyTorch and numpy, no Ray and no env imports: the learner runs on a GPU ma
 alone, the rollout layer wraps these pieces in actors.
 """
 
-from .exploration import act, apex_epsilons, exponential_schedule, linear_schedule
+from .algorithm import DQN
+from .exploration import QPolicy, act, apex_epsilons, exponential_schedule, linear_schedule
 from .networks import (
     Q_NETWORKS,
     BasicQNetwork,
@@ -17,7 +18,7 @@ from .replay import PrioritizedReplayBuffer, ReplayBatch, SumTree
 from .update import DQNConfig, DQNUpdate
 
 __all__ = [
-    "BasicQNetwork", "DQNConfig", "DQNUpdate", "DuelingQNetwork", "PrioritizedReplayBuffer",
-    "Q_NETWORKS", "ReplayBatch", "ResidualQNetwork", "SumTree", "act", "apex_epsilons",
+    "BasicQNetwork", "DQN", "DQNConfig", "DQNUpdate", "DuelingQNetwork", "PrioritizedReplayBuffer",
+    "QPolicy", "Q_NETWORKS", "ReplayBatch", "ResidualQNetwork", "SumTree", "act", "apex_epsilons",
     "build_q_network", "exponential_schedule", "linear_schedule", "masked_argmax",
 ]

@@ -5,7 +5,7 @@ network description (kind, kwargs, observation shape and layer names), the resol
 and the run's counters. It is written atomically (temp file + rename) and read with
 ``torch.load(..., weights_only=True)``: tensors and plain containers only, never code.
 
-The learner state may name a saved replay (`Learner.save_replay`): a file in the checkpoint's
+The learner state may name a saved replay (`DQN.save_replay`): a file in the checkpoint's
 folder is stored by its name and read back relative to the checkpoint, so a run folder can move.
 """
 
@@ -20,7 +20,7 @@ from typing import Any
 
 import torch
 
-from .networks import build_q_network
+from .networks import DPV_LAYER, build_q_network
 
 FORMAT = "firebreak-dqn"
 VERSION = 1
@@ -63,10 +63,31 @@ def load_checkpoint(path: str | Path, map_location: str = "cpu") -> dict:
     missing = [key for key in ("model", "config", "counters", "learner") if key not in payload]
     if missing:
         raise CheckpointError(f"{path}: checkpoint lacks {missing}; it was not written by firebreak.")
+    _fill_prior_inputs(payload, path)
     replay = payload["learner"].get("replay")
     if replay is not None:
         replay["file"] = str((path.parent / replay["file"]).resolve())  # an absolute name stays as it is
     return payload
+
+
+def _fill_prior_inputs(payload: dict, path: Path) -> None:
+    """Checkpoints written before the DPV prior took its inputs as kwargs name neither: the
+    prior read the ``downstream_protection`` layer in percent of the tile (scale 100)."""
+    model = payload["model"]
+    kwargs_sets = [model.get("kwargs")]
+    learner = payload["config"].get("learner") if isinstance(payload["config"], dict) else None
+    if isinstance(learner, dict):
+        kwargs_sets.append(learner.get("network_kwargs"))
+    layers = list(model.get("obs_layers") or [])
+    for kwargs in kwargs_sets:
+        if not (isinstance(kwargs, dict) and kwargs.get("dpv_prior")):
+            continue
+        if "prior_channel" not in kwargs:
+            if DPV_LAYER not in layers:
+                raise CheckpointError(f"{path}: its network has a DPV prior but its observation layers {layers} "
+                                      f"have no {DPV_LAYER!r}; the checkpoint is damaged or foreign.")
+            kwargs["prior_channel"] = layers.index(DPV_LAYER)
+        kwargs.setdefault("prior_scale", 100.0)
 
 
 def build_policy_network(payload: dict) -> torch.nn.Module:

@@ -16,6 +16,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+#: The observation layer `DPVPrior` reads (named in checkpoints' obs_layers).
+DPV_LAYER = "downstream_protection"
+
 
 def _conv_layers(in_channels: int, hidden: int, num_layers: int) -> list[nn.Module]:
     """`num_layers` x (3x3 conv to `hidden` channels + ReLU), resolution kept."""
@@ -82,6 +85,8 @@ class ResidualQNetwork(nn.Module):
         dilations: tuple[int, ...] = (1, 2, 4, 8, 16, 32, 1, 2, 4, 8, 16, 32),
         dpv_prior: bool = False,
         prior_kernel: int = 7,
+        prior_channel: int | None = None,
+        prior_scale: float = 100.0,
     ):
         super().__init__()
         self.stem = nn.Conv2d(in_channels, channels, 3, padding=1)
@@ -89,7 +94,7 @@ class ResidualQNetwork(nn.Module):
         self.blocks = nn.Sequential(*(DilatedResidualBlock(channels, d) for d in dilations))
         self.up = nn.Conv2d(channels, channels, 3, padding=1)
         self.head = nn.Conv2d(channels, 1, 1)
-        self.prior = DPVPrior(in_channels, prior_kernel) if dpv_prior else None
+        self.prior = DPVPrior(in_channels, prior_channel, prior_kernel, prior_scale) if dpv_prior else None
         if self.prior is not None:
             # start as the DPV heuristic exactly: the learned part begins at a constant
             nn.init.zeros_(self.head.weight)
@@ -110,24 +115,26 @@ class DPVPrior(nn.Module):
     `kernel` x `kernel` filter: the residual network learns corrections to the heuristic
     instead of rediscovering it.
 
-    The env's "downstream_protection" layer x is log1p(DPV) / log1p(H * W) with DPV in cells
-    per fire (`firebreak.centrality.downstream_protection`); a break there saves about DPV
-    cells, i.e. 100 * DPV / (H * W) percent of the tile, the learner's reward unit at the
-    default reward_scale of 100. The filter starts as the identity (the heuristic itself) and
-    can learn to smooth it: DPV planned on a few fires is noisy, and smoothing it placed better
-    breaks on unseen fires (docs/experiments.md).
+    Channel `channel` of the observation is log1p(DPV) / log1p(H * W) with DPV in cells per
+    fire (the env's "downstream_protection" layer, `firebreak.centrality.downstream_protection`);
+    a break there saves about DPV cells, i.e. DPV / (H * W) of the tile, which is `scale` *
+    DPV / (H * W) in Q units (scale = the learner's reward_scale; 100: percent of the tile).
+    The app passes both (`firebreak.config` fills them in from the env's layers and
+    reward_scale) and checkpoints store them with the network kwargs. The filter starts as the
+    identity (the heuristic itself) and can learn to smooth it: DPV planned on a few fires is
+    noisy, and smoothing it placed better breaks on unseen fires (docs/experiments.md).
     """
 
-    def __init__(self, in_channels: int, kernel: int = 7):
+    def __init__(self, in_channels: int, channel: int | None, kernel: int = 7, scale: float = 100.0):
         super().__init__()
-        from ..env import OBSERVATION_LAYERS  # the layer's position, without a copy of the list
-
-        if in_channels != len(OBSERVATION_LAYERS):
-            raise ValueError(f"dpv_prior needs the env's {len(OBSERVATION_LAYERS)} observation layers "
-                             f"({', '.join(OBSERVATION_LAYERS)}); got {in_channels} input channels")
+        if channel is None or not 0 <= channel < in_channels:
+            raise ValueError(f"dpv_prior needs prior_channel, the index of the downstream_protection layer among the "
+                             f"{in_channels} input channels (firebreak.env.OBSERVATION_LAYERS), got {channel!r}")
         if kernel < 1 or kernel % 2 == 0:
             raise ValueError(f"prior_kernel must be a positive odd number of cells, got {kernel}")
-        self.channel = OBSERVATION_LAYERS.index("downstream_protection")
+        if not scale > 0:
+            raise ValueError(f"prior_scale must be positive (the learner's reward_scale), got {scale!r}")
+        self.channel, self.scale = int(channel), float(scale)
         self.filter = nn.Conv2d(1, 1, kernel, padding=kernel // 2, bias=False)
         with torch.no_grad():
             self.filter.weight.zero_()
@@ -139,8 +146,8 @@ class DPVPrior(nn.Module):
         # bf16's 0.4 % resolution, and their order is the whole point of the prior
         with torch.autocast(obs.device.type, enabled=False):
             layer = obs[:, self.channel:self.channel + 1].float()
-            percent = torch.expm1(layer * math.log1p(cells)) * (100.0 / cells)
-            return self.filter(percent)
+            value = torch.expm1(layer * math.log1p(cells)) * (self.scale / cells)
+            return self.filter(value)
 
 
 class DuelingQNetwork(nn.Module):

@@ -46,7 +46,10 @@ def expert_value_loss(q: torch.Tensor, values: torch.Tensor, mask: torch.Tensor)
 
 @dataclass
 class DQNConfig:
-    """All DQN hyperparameters. Steps count env steps, updates count gradient steps."""
+    """All DQN hyperparameters and their defaults: the one table of them. The run config's
+    ``learner:`` section (`firebreak.config.LearnerConfig`) exposes every field under the same
+    name with this default, adding bounds and the scheduling keys. Steps count env steps,
+    updates count gradient steps."""
 
     # Q-network, rebuilt with build_q_network(network, in_channels, **network_kwargs)
     network: str = "residual"
@@ -62,21 +65,22 @@ class DQNConfig:
     huber_delta: float = 1.0
     max_grad_norm: float = 10.0
     # target network: every target_update_every updates, target <- tau * online + (1 - tau) * target
-    target_update_every: int = 1000
+    target_update_every: int = 500
     tau: float = 1.0
-    # prioritized replay (capacity in observation slots, see replay.py)
-    buffer_size: int = 100_000
-    learning_starts: int = 5_000
+    # prioritized replay (capacity in observation slots, see replay.py); training starts once
+    # the replay holds learning_starts transitions
+    buffer_size: int = 50_000
+    learning_starts: int = 1_000
     alpha: float = 0.6
     beta_start: float = 0.4
     beta_end: float = 1.0
-    beta_anneal_updates: int = 100_000
+    beta_anneal_updates: int = 50_000
     priority_eps: float = 1e-6
     # CUDA autocast dtype for forward passes: "bf16", "fp16" or "off" (ignored on CPU)
     autocast: str = "bf16"
     # rewards are multiplied by this when stored: the env's rewards are shares of burnable cells
     # (~1e-4 a step), far below a fresh network's output noise; 100 makes Q "percent saved"
-    reward_scale: float = 1.0
+    reward_scale: float = 100.0
     # demonstrations (see demonstrations.py): the expert-value loss, weighted by demo_loss_weight,
     # on demo_batch_fraction of every batch once any are loaded
     demo_loss_weight: float = 1.0

@@ -18,6 +18,18 @@ from firebreak.rollout.runner import EnvRunner, RunnerSpec, create_runner
 from firebreak.rollout.supervisor import RolloutError, Supervisor
 from firebreak.rollout.vector_env import RayVectorEnv
 
+# The learner actor pulls in torch; runners with a non-torch policy and RayVectorEnv do not need it.
+_LEARNER_NAMES = ("Learner", "RestorePoint", "create_learner", "create_restore_point")
+
+
+def __getattr__(name: str):
+    if name in _LEARNER_NAMES:
+        from firebreak.rollout import learner
+
+        return getattr(learner, name)
+    raise AttributeError(f"module 'firebreak.rollout' has no attribute {name!r}")
+
+
 __all__ = [
     "EnvRunner",
     "EpisodeStats",
@@ -26,14 +38,18 @@ __all__ = [
     "Fragment",
     "InjectedFault",
     "Injection",
+    "Learner",
     "Policy",
     "RandomPolicy",
     "RayVectorEnv",
+    "RestorePoint",
     "RolloutError",
     "RolloutMetrics",
     "RunnerSpec",
     "Supervisor",
     "Transitions",
+    "create_learner",
+    "create_restore_point",
     "create_runner",
     "read_injections",
 ]

@@ -1,4 +1,4 @@
-"""The learner actor: `firebreak.dqn.Learner` inside Ray, on a GPU when the cluster has one.
+"""`Learner`, the learner actor: `firebreak.dqn.DQN` inside Ray, on a GPU when the cluster has one.
 
 The driver creates it with `create_learner`, next to a `RestorePoint`: a small actor on the
 driver's node that holds the learner state of the run's latest checkpoint (the driver updates it
@@ -26,8 +26,7 @@ import ray
 import torch
 from ray.exceptions import RayError
 
-from firebreak.dqn import DQNConfig
-from firebreak.dqn.learner import Learner
+from firebreak.dqn import DQN, DQNConfig
 from firebreak.rollout.fragment import Fragment
 
 log = logging.getLogger(__name__)
@@ -35,7 +34,7 @@ log = logging.getLogger(__name__)
 
 @ray.remote(num_cpus=0)
 class RestorePoint:
-    """The learner state (`Learner.state_dict`) a restarted learner starts from; None: none yet."""
+    """The learner state (`DQN.state_dict`) a restarted learner starts from; None: none yet."""
 
     def __init__(self, state: dict | None = None):
         self.state = state
@@ -48,7 +47,7 @@ class RestorePoint:
 
 
 @ray.remote
-class LearnerActor:
+class Learner:
     """Args: the DQN config, observation shape (C, H, W), the run's `RestorePoint` handle (its
     state is loaded when it holds one: on a resume and after a restart), the seed, and
     ObjectRefs of `Demonstration`s to keep for the run (in a list, so that Ray passes the refs
@@ -59,8 +58,8 @@ class LearnerActor:
                  demonstrations: list | None = None, static_channels: tuple[int, ...] = (),
                  episode_steps: int | None = None):
         self.incarnation = uuid.uuid4().hex
-        self.learner = Learner(config, obs_shape, seed=seed, static_channels=static_channels,
-                               episode_steps=episode_steps)
+        self.learner = DQN(config, obs_shape, seed=seed, static_channels=static_channels,
+                           episode_steps=episode_steps)
         for demonstration in ray.get(demonstrations or []):
             self.learner.add_demonstration(**demonstration.arrays)
         state = ray.get(restore_point.get.remote()) if restore_point is not None else None
@@ -106,7 +105,7 @@ class LearnerActor:
         return self.learner.get_weights()
 
     def save_replay(self, path: str) -> None:
-        """Write the replay to `path` on this actor's node (`Learner.save_replay`)."""
+        """Write the replay to `path` on this actor's node (`DQN.save_replay`)."""
         self.learner.save_replay(path)
 
     def state_dict(self) -> dict:
@@ -124,7 +123,7 @@ def create_learner(config: DQNConfig, obs_shape: tuple[int, int, int], restore_p
     Its calls are never retried: the driver decides what to resend after a restart."""
     if num_gpus == "auto":
         num_gpus = 1 if ray.cluster_resources().get("GPU", 0) >= 1 else 0
-    return LearnerActor.options(num_gpus=num_gpus, num_cpus=num_cpus, resources=resources or {},
+    return Learner.options(num_gpus=num_gpus, num_cpus=num_cpus, resources=resources or {},
                                 max_restarts=max_restarts, max_task_retries=0).remote(
         config, obs_shape, restore_point, seed, demonstrations, tuple(static_channels), episode_steps)
 

@@ -7,7 +7,10 @@ A policy is any picklable object with
   ``numpy.random.Generator`` owned by the runner; returns ``(B,)`` actions;
 * ``set_weights(weights)``: load new weights (whatever ``Supervisor.set_weights`` was given).
 
-The DQN layer plugs its epsilon-greedy Q-network in here; `RandomPolicy` serves tests and benchmarks.
+`firebreak.dqn.QPolicy` (epsilon-greedy on a CPU copy of the Q-network) is the one training
+uses; `RandomPolicy` serves tests and benchmarks. The placement layer's policies
+(`firebreak.placement.Policy`: one env in, one action out) are what evaluation compares; they
+do not run in runners.
 """
 
 from __future__ import annotations

@@ -1,12 +1,11 @@
-"""The plain Learner: replay fed by fragments, reward scaling, readiness, state round trip."""
+"""The plain DQN (no Ray): replay fed by fragments, reward scaling, readiness, state round trip."""
 
 import io
 
 import numpy as np
 import torch
 
-from firebreak.dqn import DQNConfig
-from firebreak.dqn.learner import Learner
+from firebreak.dqn import DQN, DQNConfig
 
 
 def _fragment(rng, envs=2, steps=8, shape=(3, 4, 4)):
@@ -19,7 +18,7 @@ def _fragment(rng, envs=2, steps=8, shape=(3, 4, 4)):
 def test_learner_scales_rewards_trains_when_ready_and_round_trips():
     config = DQNConfig(network="basic", network_kwargs={"hidden": 8, "num_layers": 1}, n_step=1, batch_size=4,
                        buffer_size=256, learning_starts=24, reward_scale=100.0, autocast="off")
-    learner = Learner(config, (3, 4, 4), device="cpu", seed=0)
+    learner = DQN(config, (3, 4, 4), device="cpu", seed=0)
     rng = np.random.default_rng(0)
     fragment = _fragment(rng)
     learner.add_fragment(*fragment)
@@ -34,7 +33,7 @@ def test_learner_scales_rewards_trains_when_ready_and_round_trips():
     buffer = io.BytesIO()
     torch.save(learner.state_dict(), buffer)
     buffer.seek(0)
-    twin = Learner(config, (3, 4, 4), device="cpu", seed=1)
+    twin = DQN(config, (3, 4, 4), device="cpu", seed=1)
     twin.load_state_dict(torch.load(buffer, weights_only=True))
     assert twin.dqn.num_updates == 3 and twin.env_steps == 32
     for name, tensor in learner.get_weights().items():

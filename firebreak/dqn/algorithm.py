@@ -1,6 +1,7 @@
-"""`Learner`: prioritized replay fed by fragments plus Double-DQN updates. Plain PyTorch.
+"""`DQN`: the algorithm without Ray: prioritized replay fed by fragments, expert
+demonstrations, and Double-DQN updates (`DQNUpdate`). Plain PyTorch.
 
-The Ray learner actor (`firebreak.rollout.learner`) wraps exactly this class, so the same code
+The Ray learner actor (`firebreak.rollout.Learner`) runs exactly this class, so the same code
 trains in a test, on a GPU machine without Ray, and inside a cluster.
 
 Replay persistence (optional, the run's ``learner.save_replay``): `save_replay(path)` writes the
@@ -28,8 +29,9 @@ from .update import DQNConfig, DQNUpdate
 log = logging.getLogger("firebreak.dqn")
 
 
-class Learner:
-    """Owns the replay buffer and the `DQNUpdate` (online + target networks, optimizer).
+class DQN:
+    """Owns the replay buffer, the demonstrations and the `DQNUpdate` (online + target
+    networks, optimizer).
 
     obs_shape: (C, H, W) of the env's observations; device: default CUDA when available.
     static_channels: the layers fixed for a whole episode, which the replay stores once per
@@ -174,7 +176,7 @@ class Learner:
 
 def check_saved_replay(state: dict, config: DQNConfig, obs_shape: tuple[int, int, int]) -> None:
     """Raise `ReplayFileError` now if the replay file a learner state names is here and would not
-    load into `Learner(config, obs_shape)`: what its `load_state_dict` would raise, told by the
+    load into `DQN(config, obs_shape)`: what its `load_state_dict` would raise, told by the
     driver before a learner actor starts (whose failure Ray would only report as a dead actor)."""
     replay = state.get("replay")
     if replay is not None and Path(replay["file"]).is_file():
