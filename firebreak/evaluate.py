@@ -89,9 +89,9 @@ def evaluate(
                unit="episode", disable=not progress, file=sys.stderr)
     for i, landscape in enumerate(landscapes, first_index):
         if warm and i == first_index:  # compile (numba) and warm every policy untimed: one break on two fires
-            warm = FuelBreakEnv([landscape], budget=0.5 / landscape.fuel_model.size, n_scenarios=2)
+            warm_env = FuelBreakEnv([landscape], budget=0.5 / landscape.fuel_model.size, n_scenarios=2)
             for make_policy in policies.values():
-                run_episode(warm, make_policy(EVAL_SEED_BASE + i), EVAL_SEED_BASE + i)
+                run_episode(warm_env, make_policy(EVAL_SEED_BASE + i), EVAL_SEED_BASE + i)
         env = FuelBreakEnv([landscape], budget=budget, n_scenarios=planning_fires)
         seed = EVAL_SEED_BASE + i
         scoring = ScenarioSampler(SCORING_SEED_BASE + i, env.season).sample(landscape, n_scenarios)

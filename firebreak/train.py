@@ -824,11 +824,12 @@ class _Run:
                              faults=int(sum(faults.get(k, 0) for k in ("hangs", "crashes", "env_errors"))))
 
     def launch_eval(self) -> None:
-        """Evaluate the learner's network as it is now, at the current env step (in the background
-        with runners); its result is taken by `collect_eval`."""
+        """Evaluate the learner's network as it is now, at the current env step: in the background
+        with runners (`collect_eval` takes the result later), else here and now."""
         state, counters = self.snapshot()
         self.evals.launch(self.counters.env_steps, state, counters)
         self.last_eval = self.counters.env_steps
+        self.collect_eval()  # in this process it has finished already
 
     def collect_eval(self, wait_s: float = 0.0) -> None:
         """Log a finished evaluation at the env step it was launched at (its lag, in env steps,
@@ -850,7 +851,6 @@ class _Run:
         self.collect_eval()
         if self.counters.env_steps - self.last_eval >= self.cfg.run.eval_every_env_steps:
             self.launch_eval()
-            self.collect_eval()  # in this process it has finished already
 
     def checkpoint_if_due(self) -> None:
         step = self.counters.env_steps
