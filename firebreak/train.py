@@ -488,7 +488,7 @@ class _Evaluations:
 
             left = launch.started + self.timeout_s - time.monotonic()
             if not ray.wait([launch.ref], timeout=max(min(timeout_s, left), 0.0))[0]:
-                if time.monotonic() < launch.started + self.timeout_s:
+                if timeout_s < left:  # (ray.wait may return a little before its timeout)
                     return None
                 ray.cancel(launch.ref, force=True)
                 return self._failed(f"passed its deadline (run.eval_timeout_s={self.timeout_s:g} s) and was "
