@@ -1,7 +1,7 @@
 """Rollout throughput: one process vs gymnasium's vector envs vs Ray, healthy and with faults.
 
     python benchmarks/bench_rollout.py [--env module:function] [--workers 2] [--seconds 8]
-        [--fault-rates 0.001,0.01] [--spares 1] [--only-supervisor]
+        [--fault-rates 0.001,0.01] [--spares 1] [--isolate-envs both] [--only-supervisor]
 
 Rows (env steps/s; ratio = rate / (single-process rate x workers)):
 single process, SyncVectorEnv, AsyncVectorEnv, RayVectorEnv, Ray fragments via Supervisor; then
@@ -9,8 +9,10 @@ the same with faults (for each of ``--fault-rates`` p: p hangs + p crashes per s
 the Ray rows keep going and count what they lost, AsyncVectorEnv stalls on the first hang (a
 watchdog thread waits ``--stall-s`` seconds without progress, reports "stalled" and SIGKILLs its
 children by pid) or dies on the first crash. The Supervisor runs with its defaults (stall
-detection at max(20 x median step, 0.5 s)) and ``--spares`` hot spares; its fault rows also
-give the ratio to its own fault-free row of the same run (``vs ok``). ``--only-supervisor``
+detection at max(20 x median step, 0.5 s)) and ``--spares`` hot spares, with its envs in the
+runner's process and/or (``--isolate-envs``) in env processes of their own, which the runner
+respawns itself after a crash or hang; each Supervisor's fault rows also give the ratio to its
+own fault-free row of the same run (``vs ok``). ``--only-supervisor``
 measures just the single-process rate and the Supervisor rows (a short run). The default env burns a few ms of CPU per step and returns
 (4, 64, 64) float32 observations, like a small FuelBreakEnv; ``--env`` takes any importable
 zero-argument factory, e.g. ``firebreak.env:make_env``.
@@ -184,8 +186,10 @@ def run_ray_vector(fns, seconds: float, step_timeout_s: float, masked: bool = Fa
         envs.close()
 
 
-def run_supervisor(factory, n_actions: int, workers: int, seconds: float, fragment_length: int, first_timeout_s: float, options: dict) -> dict:
-    spec = RunnerSpec(factory, RandomPolicy(n_actions), envs_per_runner=1, fragment_length=fragment_length, num_cpus=1)
+def run_supervisor(factory, n_actions: int, workers: int, seconds: float, fragment_length: int, first_timeout_s: float,
+                   options: dict, isolate_envs: bool) -> dict:
+    spec = RunnerSpec(factory, RandomPolicy(n_actions), envs_per_runner=1, fragment_length=fragment_length, num_cpus=1,
+                      isolate_envs=isolate_envs)
     with Supervisor(spec, workers, min_timeout_s=2.0, first_timeout_s=first_timeout_s, max_consecutive_failures=20, **options) as sup:
         sup.next_fragment(timeout=120)  # start-up (actor creation) is not throughput
         before = sup.stats()["env_steps"]
@@ -209,6 +213,8 @@ def main() -> None:
     parser.add_argument("--spares", type=int, default=1, help="Supervisor hot spares (idle: they reserve no core's work)")
     parser.add_argument("--chunk-length", type=int, default=8, help="Supervisor: steps per streamed chunk")
     parser.add_argument("--stall-floor-s", type=float, default=0.5, help="Supervisor: least step time that counts as hung")
+    parser.add_argument("--isolate-envs", choices=("off", "on", "both"), default="both",
+                        help="Supervisor rows with envs in the runner's process (off), in env processes (on), or both")
     parser.add_argument("--only-supervisor", action="store_true", help="skip the gymnasium and RayVectorEnv rows")
     parser.add_argument("--stall-s", type=float, default=10.0, help="AsyncVectorEnv watchdog: seconds without progress = stalled")
     args = parser.parse_args()
@@ -243,21 +249,23 @@ def main() -> None:
     # idle spares hold a CPU slot but do no work: give Ray one slot each beyond the workers' cores
     ray.init(address="local", num_cpus=w + args.spares, include_dashboard=False, _temp_dir=temp_dir, log_to_driver=False)
     options = {"spare_runners": args.spares, "chunk_length": args.chunk_length, "stall_floor_s": args.stall_floor_s}
-    sup_name = f"Ray Supervisor {w} runners" + (f" + {args.spares} spare" if args.spares else "")
+    isolations = {"off": [False], "on": [True], "both": [False, True]}[args.isolate_envs]
     try:
         if not args.only_supervisor:
             rows.append((f"RayVectorEnv x{w}", run_ray_vector([factory] * w, args.seconds, step_timeout_s=10.0, masked=masked)))
-        rows.append((sup_name, run_supervisor(factory, n_actions, w, args.seconds, args.fragment_length, first_timeout_s, options)))
-        if not args.only_supervisor:
             rows.append((f"AsyncVectorEnv x{w} + hangs only", async_hangs))
             rows.append((f"AsyncVectorEnv x{w} + crashes only", async_crashes))
-        for p in rates:
-            if not args.only_supervisor:
+            for p in rates:
                 rows.append((f"RayVectorEnv x{w} + {p:.1%}+{p:.1%}", run_ray_vector([faulty[p]] * w, args.seconds, step_timeout_s=max(2.0, 20 / base), masked=masked)))
-            before = len(read_injections(logs[p]))
-            row = run_supervisor(faulty[p], n_actions, w, args.seconds, args.fragment_length, first_timeout_s, options)
-            row["injected"] = Counter(i.kind for i in read_injections(logs[p])[before:])
-            rows.append((f"{sup_name} + {p:.1%}+{p:.1%}", row))
+        for isolate in isolations:
+            sup_name = f"Supervisor {w} runners" + (f" + {args.spares} spare" if args.spares else "") + (", env procs" if isolate else "")
+            ok = run_supervisor(factory, n_actions, w, args.seconds, args.fragment_length, first_timeout_s, options, isolate)
+            rows.append((sup_name, {**ok, "group": sup_name}))
+            for p in rates:
+                before = len(read_injections(logs[p]))
+                row = run_supervisor(faulty[p], n_actions, w, args.seconds, args.fragment_length, first_timeout_s, options, isolate)
+                row["injected"] = Counter(i.kind for i in read_injections(logs[p])[before:])
+                rows.append((f"{sup_name} + {p:.1%}+{p:.1%}", {**row, "group": sup_name}))
     finally:
         ray.shutdown()
         shutil.rmtree(temp_dir, ignore_errors=True)
@@ -267,7 +275,7 @@ def main() -> None:
     print(f"\nfaults: p hang + p crash (os._exit) per step as named; ratio = rate / (single rate x {w}); vs ok = rate / the "
           f"fault-free Supervisor row; AsyncVectorEnv fault rows use one fault kind each at {max(rates):.1%}")
     print(f"{'setup':46} {'steps/s':>9} {'ratio':>6} {'vs ok':>6}  notes")
-    ok_rate = None
+    ok_rates: dict[str, float] = {}
     for name, r in rows:
         if "error" in r or "stalled_after_s" in r:
             what = f"stalled (no step for {args.stall_s:.0f} s), children killed" if "stalled_after_s" in r else f"died: {r['error']}"
@@ -276,14 +284,16 @@ def main() -> None:
         rate = r["steps"] / r["seconds"]
         ratio = 1.0 if name == "single process" else rate / (base * w)
         vs_ok = ""
-        if name == sup_name:
-            ok_rate = rate
-        elif name.startswith(sup_name) and ok_rate:
-            vs_ok = f"{rate / ok_rate:.2f}"
+        if name == r.get("group"):
+            ok_rates[name] = rate
+        elif r.get("group") in ok_rates:
+            vs_ok = f"{rate / ok_rates[r['group']]:.2f}"
         notes = ""
         if "stats" in r:
             s = r["stats"]
             notes = f"hangs {s['hangs']}, crashes {s['crashes']}, restarts {s['restarts']}, lost steps {s['lost_steps']}"
+            if s.get("env_respawns"):
+                notes += f", env respawns {s['env_respawns']}"
             if s.get("spare_takeovers"):
                 notes += f", spare takeovers {s['spare_takeovers']}"
             if s.get("salvaged_steps"):

@@ -150,7 +150,7 @@ def torch_runner_row(num_runners: int, cpus_per_runner: float) -> dict:
         while len(rss) < num_runners or min(rss.values()) == 0:
             fragment = sup.next_fragment()
             rss[fragment.runner_index] = fragment.rss_bytes
-            frag_bytes = fragment.obs.nbytes + fragment.next_obs.nbytes + fragment.next_masks.nbytes
+            frag_bytes = fragment.arrays().nbytes  # fetched here for the figure; train.py never does
         for _ in range(num_runners):  # after a few forward passes
             fragment = sup.next_fragment()
             rss[fragment.runner_index] = fragment.rss_bytes
@@ -188,7 +188,7 @@ def main() -> None:
             t = torch_runner_row(args.torch_runners, args.cpus_per_runner)
             print(f"\nrunner with torch + residual QPolicy on 17x64x64 obs: {t['rss_mb']:.0f} MB RSS "
                   f"(mean of {args.torch_runners}); a 4-step fragment of one env carries "
-                  f"{t['fragment_bytes'] / 2**20:.1f} MiB of obs/next_obs/masks")
+                  f"{t['fragment_bytes'] / 2**20:.1f} MiB of arrays (float16 obs, final obs, masks)")
             print(f"{'weights (one broadcast)':<40} {'params':>9} {'ray.put bytes':>13} {'put_ms':>7} "
                   + " ".join(f"{'x' + str(n) + ' runners':>13}" for n in args.runners))
             for name, s in t["sizes"].items():

@@ -3,6 +3,7 @@ hung env and with crashes.
 
     python benchmarks/bench_vs_rllib.py [--landscapes sample:64:train] [--scenarios 16] [--runners 2]
                                         [--seconds 75] [--crash-rate 0.01] [--hang-step 1500]
+                                        [--engines firebreak firebreak-iso rllib]
 
 One command, one run, one env config (`FuelBreakEnv`, random masked actions), ``--runners`` runner
 processes with one CPU each, fragments of ``--fragment`` steps, on both engines:
@@ -14,7 +15,8 @@ processes with one CPU each, fragments of ``--fragment`` steps, on both engines:
   run a tiny Q-network per step (one 4-channel conv, a linear head).
 * firebreak: `firebreak.rollout.Supervisor` over `EnvRunner` actors with `RandomPolicy`, fragment
   deadline at least ``--deadline`` s (its default adaptive deadline otherwise; stall detection at its defaults),
-  up to 20 failures of one runner in a row before `RolloutError`.
+  up to 20 failures of one runner in a row before `RolloutError`; engine ``firebreak-iso``: the same
+  with ``isolate_envs`` (each env in a process of its own, respawned by its runner after a fault).
 
 Faults come from `firebreak.rollout.faults.FaultInjector` (each logged before it fires, so counts are
 exact; a lost step is counted, never replaced by made-up data):
@@ -92,6 +94,7 @@ def _faults(args, fault: str, log_dir: Path) -> dict:
 def _init_ray(num_cpus: int) -> str:
     """Start a private Ray instance; returns its temp folder (short: socket paths are limited)."""
     temp_dir = tempfile.mkdtemp(prefix="rl_b_", dir="/tmp")
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")  # a private instance: no token (Ray 2.60 would write one)
     ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, _temp_dir=temp_dir)
     # Tune's registry copies registered envs into a Ray instance once, at its first ray.init:
     # every fresh instance needs them registered again.
@@ -151,13 +154,14 @@ def run_rllib(args, fault: str, log_dir: Path) -> Row:
     return row
 
 
-def run_firebreak(args, fault: str, log_dir: Path) -> Row:
+def run_firebreak(args, fault: str, log_dir: Path, isolate_envs: bool = False) -> Row:
     factory = FaultyEnvFactory(functools.partial(FuelBreakEnv, [args.landscapes], budget=args.budget,
                                                  n_scenarios=args.scenarios), _faults(args, fault, log_dir))
     n_actions = FuelBreakEnv([args.landscapes], n_scenarios=1).action_space.n
-    spec = RunnerSpec(factory, RandomPolicy(n_actions), envs_per_runner=1, fragment_length=args.fragment, num_cpus=1)
-    row = Row("firebreak Supervisor", fault)
-    fragments = []  # (time.time(), runner_index, pid) of each fragment
+    spec = RunnerSpec(factory, RandomPolicy(n_actions), envs_per_runner=1, fragment_length=args.fragment, num_cpus=1,
+                      isolate_envs=isolate_envs)
+    row = Row("firebreak Supervisor" + (", env processes" if isolate_envs else ""), fault)
+    fragments = []  # (time.time(), runner_index, runner pid, env fault message or "") of each fragment
     temp_dir = _init_ray(args.runners)
     try:
         # At 1 % exits per step a 64-step fragment fails about half the time, so 5 failures in a
@@ -169,7 +173,8 @@ def run_firebreak(args, fault: str, log_dir: Path) -> Row:
             def advance(left: float) -> int:
                 try:
                     fragment = supervisor.next_fragment(timeout=max(left, 0.1))
-                    fragments.append((time.time(), fragment.runner_index, fragment.pid))
+                    fault_message = fragment.fault.message if fragment.fault is not None else ""
+                    fragments.append((time.time(), fragment.runner_index, fragment.pid, fault_message))
                 except TimeoutError:  # no fragment in the rest of the row: counted as zero steps
                     pass
                 return int(supervisor.stats()["env_steps"] - base)
@@ -190,12 +195,19 @@ def run_firebreak(args, fault: str, log_dir: Path) -> Row:
 
 
 def _recovery(hang, fragments) -> str:
-    """How long after the hang the hung runner delivered again, from a new process."""
-    runner = next((index for _, index, pid in fragments if pid == hang.pid), None)
-    back = next((t for t, index, pid in fragments if index == runner and pid != hang.pid and t > hang.time), None)
+    """How long after the hang the hung runner delivered again: from a new process, or (env
+    processes) after the fragment that reported the hung env process's respawn."""
+    respawned = next(((t, index) for t, index, _, fault in fragments if f"env process {hang.pid} " in fault), None)
+    if respawned is not None:
+        runner = respawned[1]
+        back = next((t for t, index, _, fault in fragments if index == runner and t > respawned[0]), None)
+    else:
+        runner = next((index for _, index, pid, _ in fragments if pid == hang.pid), None)
+        back = next((t for t, index, pid, _ in fragments if index == runner and pid != hang.pid and t > hang.time), None)
     if runner is None or back is None:
         return "hung process killed; no fragment from its runner since"
-    return f"yes: runner {runner} delivered again {back - hang.time:.1f} s after the hang"
+    how = "its env process respawned, " if respawned is not None else ""
+    return f"yes: {how}runner {runner} delivered again {back - hang.time:.1f} s after the hang"
 
 
 def _window_rates(row: Row, window: float) -> list[float]:
@@ -233,10 +245,12 @@ def main() -> int:
     parser.add_argument("--crash-rate", type=float, default=0.01, help="process exits per env step")
     parser.add_argument("--deadline", type=float, default=10.0,
                         help="s: RLlib's sample_timeout_s and the Supervisor's minimum fragment deadline")
-    parser.add_argument("--engines", nargs="+", default=["firebreak", "rllib"], choices=["firebreak", "rllib"])
+    parser.add_argument("--engines", nargs="+", default=["firebreak", "firebreak-iso", "rllib"],
+                        choices=["firebreak", "firebreak-iso", "rllib"])
     parser.add_argument("--faults", nargs="+", default=["none", "hang", "crash"], choices=["none", "hang", "crash"])
     args = parser.parse_args()
-    runners = {"firebreak": run_firebreak, "rllib": run_rllib}
+    runners = {"firebreak": run_firebreak, "firebreak-iso": functools.partial(run_firebreak, isolate_envs=True),
+               "rllib": run_rllib}
     work = Path(tempfile.mkdtemp(prefix="bench_vs_rllib_"))
     print(f"machine: {platform.processor() or platform.machine()}, {psutil.cpu_count()} cores (shared), "
           f"load {os.getloadavg()[0]:.1f}; env {args.landscapes}, {args.scenarios} fires, budget {args.budget:.0%}; "

@@ -4,7 +4,8 @@
 would run on, before any instance starts:
 
 - the learner's memory: the replay at full capacity (`replay_nbytes`: slots x bytes per slot
-  from the observation shape and dtype), the demonstrations (`demonstrations_nbytes`) and
+  from the observation shape and dtype, the env's episode-static layers once per episode in
+  `default_static_slots` entries), the demonstrations (`demonstrations_nbytes`) and
   `LEARNER_OVERHEAD` for the process itself (torch, a CUDA context);
 - each runner's memory: ``rollout.memory_limit_mb`` (the supervisor recycles a runner above it),
   else `RUNNER_ALLOWANCE`;
@@ -30,7 +31,7 @@ import yaml
 
 from .config import Config, ConfigError
 from .dqn.demonstrations import demonstrations_nbytes
-from .dqn.replay import replay_nbytes
+from .dqn.replay import default_static_slots, replay_nbytes
 
 GiB = 2**30
 MEMORY_SHARE = 0.9  # of a node's memory that actors may use
@@ -128,14 +129,21 @@ def check(cfg: Config, nodes: list[Node]) -> Report:
     from .env import FuelBreakEnv
 
     obs_shape = FuelBreakEnv(**cfg.env.model_dump()).observation_space.shape
-    slot = replay_nbytes(1, obs_shape) - replay_nbytes(1, (0, 0, 0))  # without the trees
-    replay = replay_nbytes(cfg.learner.buffer_size, obs_shape)
     demo_steps = max(1, round(cfg.env.budget * obs_shape[1] * obs_shape[2]))  # breaks per episode, at most
+    static = len(FuelBreakEnv.static_channels)
+
+    def replay_bytes(capacity: int) -> int:  # as train.py lays the learner's replay out
+        return replay_nbytes(capacity, obs_shape, static_channels=static,
+                             static_slots=default_static_slots(capacity, demo_steps))
+
+    replay = replay_bytes(cfg.learner.buffer_size)
+    slot = (replay - replay_nbytes(cfg.learner.buffer_size, (0, 0, 0))) / cfg.learner.buffer_size  # without the trees
     demos = demonstrations_nbytes(cfg.demonstrations.episodes, demo_steps, obs_shape)
     learner_memory = replay + demos + LEARNER_OVERHEAD
     runner_memory = cfg.rollout.memory_limit_mb * 2**20 if cfg.rollout.memory_limit_mb else RUNNER_ALLOWANCE
     problems: list[str] = []
-    rows = [("observation", f"{obs_shape[0]} x {obs_shape[1]} x {obs_shape[2]} float16, {slot / 1e3:.1f} kB per replay slot"),
+    rows = [("observation", f"{obs_shape[0]} x {obs_shape[1]} x {obs_shape[2]} float16 ({static} layers once per episode), "
+                            f"{slot / 1e3:.1f} kB per replay slot"),
             ("replay", f"learner.buffer_size {cfg.learner.buffer_size:,} slots: {_gib(replay)}"),
             ("demonstrations", f"{cfg.demonstrations.episodes} episodes x {demo_steps} steps: {_gib(demos)}"),
             ("learner memory", f"{_gib(learner_memory)} (replay + demonstrations + {_gib(LEARNER_OVERHEAD)} process)"),
@@ -196,7 +204,7 @@ def check(cfg: Config, nodes: list[Node]) -> Report:
             fit, over = 0, cfg.learner.buffer_size  # the largest buffer_size whose replay fits the room
             while over - fit > 1:
                 mid = (fit + over) // 2
-                fit, over = (mid, over) if replay_nbytes(mid, obs_shape) <= room else (fit, mid)
+                fit, over = (mid, over) if replay_bytes(mid) <= room else (fit, mid)
             problems.append(f"learner.buffer_size {cfg.learner.buffer_size} needs {_gib(replay)} of replay "
                             f"({_gib(learner_memory)} with demonstrations and the process); the learner node type "
                             f"{home.name} has {_gib(home.memory)} ({_gib(usable)} usable"

@@ -62,6 +62,10 @@ class RolloutConfig(_Section):
                                      "steps per env, so a crash loses at most one chunk; null: one chunk")
     spare_runners: int = Field(0, ge=0, description="idle started runners that take a failed runner's slot at once "
                                                     "(each reserves num_cpus_per_runner)")
+    isolate_envs: bool = Field(False, description="each env in a process of its own, forked from a warm template: the "
+                               "runner respawns a crashed or hung env in milliseconds instead of being restarted "
+                               "(one template plus one process per env, ~0.3 GB + ~35 MB each for FuelBreakEnv; memory_limit_mb then "
+                               "counts them too)")
 
 
 class ExplorationConfig(_Section):

@@ -20,7 +20,9 @@ Registered with gymnasium as ``firebreak/FuelBreak-v0`` when this module is impo
 
 Observation: float32 (C, H, W), layers named by `FuelBreakEnv.observation_layers`
 (`OBSERVATION_LAYERS`), each scaled to roughly [0, 1] (see `_observation_static`), clipped to
-[-5, 5]. Action: Discrete(H * W), cell = (action // W, action % W); `action_masks()` is True
+[-5, 5]: float16 holds them to 2^-11 relative (the runners ship and the replay stores float16).
+`FuelBreakEnv.static_channels` names the layers fixed for a whole episode. Action:
+Discrete(H * W), cell = (action // W, action % W); `action_masks()` is True
 where a cell may still be treated.
 """
 
@@ -65,6 +67,7 @@ OBSERVATION_LAYERS: tuple[str, ...] = (
     "treatable",  # 1 where a break may still go (burnable, untreated)
 )
 _DYNAMIC = ("burn_probability", "downstream_protection", "breaks", "treatable")
+STATIC_CHANNELS: tuple[int, ...] = tuple(i for i, name in enumerate(OBSERVATION_LAYERS) if name not in _DYNAMIC)
 
 
 gym.register(id="firebreak/FuelBreak-v0", entry_point="firebreak.env:FuelBreakEnv")
@@ -132,6 +135,9 @@ class FuelBreakEnv(gym.Env):
 
     metadata = {"render_modes": []}
     observation_layers = OBSERVATION_LAYERS
+    #: Channels fixed for a whole episode (14 of 18: terrain, canopy, fuel behaviour): the
+    #: replay stores them once per episode.
+    static_channels: tuple[int, ...] = STATIC_CHANNELS
 
     def __init__(
         self,

@@ -13,7 +13,8 @@ updates counted. Every ``run.eval_every_env_steps`` a greedy evaluation is launc
 task on the learner's current weights (`_Evaluations`): sampling and training go on while it
 plays, and its result is logged at the env step it was launched at. With ``rollout.runners: 0``
 the same loop runs in this process without Ray (breakpoints and profilers work), evaluation
-included. Ctrl-C or SIGTERM ends the loop at the next fragment and writes a final checkpoint.
+included. Ctrl-C or SIGTERM ends the loop without waiting for the fragments in flight and writes
+a final checkpoint (``ray job stop`` SIGKILLs 3 s later).
 
 `train` reads top to bottom as the phases of one `_Run`: set-up (Ray, learner, pre-training,
 runners, logs), the loop (sample, train, publish weights, log, evaluate, checkpoint), the end
@@ -77,7 +78,9 @@ def dqn_config(cfg: Config) -> DQNConfig:
 
 
 class _Stop:
-    """Set by SIGTERM/SIGINT: the loop ends at the next fragment, then a checkpoint is written."""
+    """Set by SIGTERM/SIGINT: the loop ends without waiting for the fragments in flight (`next_fragment`),
+    then a checkpoint is written. ``ray job stop`` SIGKILLs 3 s after its SIGTERM
+    (RAY_JOB_STOP_WAIT_TIME_S), and one fragment can take longer than that."""
 
     def __init__(self):
         self.reason: str | None = None
@@ -85,11 +88,25 @@ class _Stop:
         for sig in (signal.SIGTERM, signal.SIGINT):
             self._previous[sig] = signal.signal(sig, self._handle)
 
+    def rearm(self):
+        """Take SIGTERM back from `ray.init`, which replaces its handler with ``sys.exit``."""
+        signal.signal(signal.SIGTERM, self._handle)
+
     def _handle(self, signum, frame):
         if self.reason is not None and signum == signal.SIGINT:
             raise KeyboardInterrupt  # a second Ctrl-C: stop now
         self.reason = signal.Signals(signum).name
-        log.warning("%s received: finishing the current fragment, then writing a final checkpoint", self.reason)
+        log.warning("%s received: writing a final checkpoint (the fragments in flight are not waited for)",
+                    self.reason)
+
+    def next_fragment(self, sampler, poll_s: float = 0.25):
+        """The sampler's next fragment, or None once stopped (looked at every `poll_s` seconds)."""
+        while not self:
+            try:
+                return sampler.next_fragment(timeout=poll_s)
+            except TimeoutError:
+                pass
+        return None
 
     def restore(self):
         for sig, handler in self._previous.items():
@@ -102,8 +119,8 @@ class _Stop:
 class _LocalLearner:
     """The learner in this process (rollout.runners: 0): training runs when it is started."""
 
-    def __init__(self, config: DQNConfig, obs_shape, payload, seed, demonstrations=()):
-        self.learner = Learner(config, obs_shape, seed=seed)
+    def __init__(self, config: DQNConfig, obs_shape, payload, seed, demonstrations=(), **replay_layout):
+        self.learner = Learner(config, obs_shape, seed=seed, **replay_layout)
         for demonstration in demonstrations:
             self.learner.add_demonstration(**demonstration.arrays)
         self.restored = payload is not None
@@ -117,7 +134,7 @@ class _LocalLearner:
         return {"pid": os.getpid(), "device": self.learner.device, "restored": self.restored}
 
     def add_fragment(self, f):
-        self.learner.add_fragment(f.obs, f.actions, f.rewards, f.terminated, f.truncated, f.next_obs, f.next_masks)
+        f.arrays().add_to(self.learner)
 
     def pretrain(self, n):
         return self.learner.pretrain(n)
@@ -324,7 +341,7 @@ class _LocalSampler:
     def set_weights(self, weights):
         self.weights = weights
 
-    def next_fragment(self):
+    def next_fragment(self, timeout=None):  # the fragment runs in this thread: no timeout
         weights, self.weights = self.weights, None
         return self.runner.sample(weights)
 
@@ -598,6 +615,8 @@ class _Run:
         self.payload = load_checkpoint(self.resume) if self.resume else None
         self.env_kwargs = cfg.env.model_dump()
         self.obs_shape = FuelBreakEnv(**self.env_kwargs).observation_space.shape
+        self.replay_layout = {"static_channels": FuelBreakEnv.static_channels,  # stored once per episode
+                              "episode_steps": max(1, round(cfg.env.budget * self.obs_shape[1] * self.obs_shape[2]))}
         self.model = {"kind": cfg.learner.network, "kwargs": cfg.learner.network_kwargs,
                       "obs_shape": list(self.obs_shape), "obs_layers": list(OBSERVATION_LAYERS)}
         if self.payload is not None:
@@ -646,6 +665,7 @@ class _Run:
             address = address or ("auto" if os.environ.get("RAY_ADDRESS") else "local")
             kwargs = {"num_cpus": self.cfg.run.num_cpus} if address == "local" and self.cfg.run.num_cpus else {}
             ray.init(address=address, **{**kwargs, **(ray_init_kwargs or {})})
+            self.stop.rearm()
             self.started_ray = True
         _check_cpus(self.cfg, ray.cluster_resources().get("CPU", 0.0), strict=self.started_ray)
 
@@ -667,13 +687,13 @@ class _Run:
             handle = create_learner(
                 dqn_config(cfg), self.obs_shape, restore_point, cfg.run.seed, num_gpus=cfg.learner.num_gpus,
                 num_cpus=cfg.learner.num_cpus, resources=cfg.learner.resources, max_restarts=cfg.learner.max_restarts,
-                demonstrations=demonstrations)
+                demonstrations=demonstrations, **self.replay_layout)
             self.learner = _RemoteLearner(handle, restore_point, max_restarts=cfg.learner.max_restarts,
                                           call_timeout_s=cfg.learner.call_timeout_s,
                                           restart_timeout_s=cfg.learner.restart_timeout_s)
         else:
             self.learner = _LocalLearner(dqn_config(cfg), self.obs_shape, self.payload, cfg.run.seed,
-                                         _collect_demonstrations(cfg, self.env_kwargs, progress))
+                                         _collect_demonstrations(cfg, self.env_kwargs, progress), **self.replay_layout)
         self.learner_info = self.learner.info()
         log.info("learner on %s (pid %s)%s", self.learner_info["device"], self.learner_info["pid"],
                  f", restored from {self.resume}" if self.learner_info["restored"] else "")
@@ -711,7 +731,7 @@ class _Run:
             envs_per_runner=cfg.rollout.envs_per_runner, fragment_length=cfg.rollout.fragment_length,
             seed=cfg.run.seed + self.counters.fragments * 7919,  # a resumed run draws new episodes
             num_cpus=cfg.rollout.num_cpus_per_runner, resources=cfg.rollout.runner_resources,
-            max_restarts=cfg.rollout.max_restarts)
+            max_restarts=cfg.rollout.max_restarts, isolate_envs=cfg.rollout.isolate_envs)
         memory = None if cfg.rollout.memory_limit_mb is None else int(cfg.rollout.memory_limit_mb * 2**20)
         self.sampler = Supervisor(spec, cfg.rollout.runners, sample_timeout_s=cfg.rollout.sample_timeout_s,
                                   min_timeout_s=cfg.rollout.min_timeout_s, first_timeout_s=cfg.rollout.first_timeout_s,
@@ -955,7 +975,8 @@ class _Run:
             "learner_device": self.learner_info["device"], "learner_restarts": self.learner.restarts,
             "learner_hangs": self.learner.hangs, "learner_lost_updates": self.learner.lost_updates,
             "faults": {k: faults[k] for k in ("hangs", "crashes", "env_errors", "restarts", "replacements", "recycled",
-                                              "lost_fragments", "lost_steps", "salvaged_steps", "spare_takeovers")
+                                              "lost_fragments", "lost_steps", "salvaged_steps", "spare_takeovers",
+                                              "env_respawns")
                        if k in faults},
             "eval": self.latest_eval, "evaluations": self.evals.stats(), "checkpoint": str(self.final),
         }
@@ -982,7 +1003,9 @@ def train(cfg: Config, *, address: str | None = None, resume: str | None = None,
         if run.pretrain_metrics:  # the warm-started policy is a candidate for best.pt too
             run.launch_eval()
         while run.running():
-            fragment = run.sampler.next_fragment()
+            fragment = run.stop.next_fragment(run.sampler)  # None: a stop signal came meanwhile
+            if fragment is None:
+                break
             run.learner.add_fragment(fragment)
             run.record(fragment)
             run.train_step()

@@ -118,3 +118,38 @@ def restart_learner(learner, timeout_s: float = 60.0) -> dict:
             continue
         time.sleep(0.5)
     raise AssertionError(f"no new learner incarnation within {timeout_s:g} s of the kill")
+
+
+class LayeredEnv(gym.Env):
+    """Cheap env with FuelBreakEnv-like observations: ``(channels, side, side)`` float32 in
+    [-5, 5], the first ``channels - 4`` layers fixed per episode (``static_channels``), the last
+    four changing every step (the step count, the treated cells, random noise, the mask); an
+    ``action_masks()`` that forbids treated cells; episodes of ``length`` steps."""
+
+    metadata: dict = {}
+
+    def __init__(self, channels: int = 18, side: int = 24, length: int = 7):
+        self.observation_space = gym.spaces.Box(-5.0, 5.0, (channels, side, side), np.float32)
+        self.action_space = gym.spaces.Discrete(side * side)
+        self.static_channels = tuple(range(channels - 4))
+        self.length, self.side = length, side
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        c = self.observation_space.shape[0]
+        self._obs = np.zeros(self.observation_space.shape, np.float32)
+        self._obs[: c - 4] = self.np_random.uniform(-5, 5, (c - 4, self.side, self.side))
+        self._obs[-1] = 1.0
+        self._t = 0
+        return self._obs.copy(), {}
+
+    def action_masks(self):
+        return self._obs[-1].ravel() > 0
+
+    def step(self, action):
+        self._t += 1
+        self._obs[-4] = self._t / self.length
+        self._obs[-3].flat[int(action)] = 1.0
+        self._obs[-2] = self.np_random.standard_normal((self.side, self.side))
+        self._obs[-1].flat[int(action)] = 0.0
+        return self._obs.copy(), float(self._t), self._t >= self.length, False, {}

@@ -20,6 +20,8 @@ LAPTOP = Node("2-core 16 GiB laptop", 2, 0, 16 * GiB)  # the machine the local c
 def test_sizes_match_the_buffers_they_describe():
     shape = (3, 5, 7)
     assert replay_nbytes(100, shape) == PrioritizedReplayBuffer(100, shape, 0.99, 3).nbytes
+    assert (replay_nbytes(100, shape, static_channels=2, static_slots=9)
+            == PrioritizedReplayBuffer(100, shape, 0.99, 3, static_channels=(0, 2), static_slots=9).nbytes)
     demos = DemonstrationBuffer(0.99, 3)
     steps = 4
     demos.add_episode(np.zeros((steps + 1, *shape)), np.ones((steps + 1, 35), bool), np.arange(steps),
@@ -45,11 +47,12 @@ def test_the_cli_checks_against_this_machine_and_a_cluster(capsys):
 
 def test_an_oversized_replay_is_refused_with_the_key_the_figure_and_the_fix(capsys):
     code = train_ray.main(["--check", "--config", str(CONFIGS / "cluster.yaml"), "--cluster",
-                           str(ROOT / "cluster.yaml"), "--set", "learner.buffer_size=500000"])
+                           str(ROOT / "cluster.yaml"), "--set", "learner.buffer_size=2000000"])
     out = capsys.readouterr().out
     assert code == 1
-    # 500000 slots x (18 x 64 x 64 x 2 B + 4096 B mask + 22 B) + trees = 70.6 GiB
-    found = re.search(r"error: learner\.buffer_size 500000 needs 70\.6 GiB of replay \(72\.6 GiB with demonstrations "
+    # 2e6 slots x (4 dynamic layers x 64 x 64 x 2 B + 4 B + 4096 B mask + 22 B) + 14 static layers of
+    # 1.5 x 2e6 / 206 episodes + trees = 70.3 GiB (500000 slots needed 70.6 GiB before static layers were kept once)
+    found = re.search(r"error: learner\.buffer_size 2000000 needs 70\.3 GiB of replay \(72\.3 GiB with demonstrations "
                       r"and the process\); the learner node type gpu_learner \(g5\.2xlarge\) has 32\.0 GiB \(28\.8 GiB "
                       r"usable\): set learner\.buffer_size <= (\d+) or pick a larger node", out)
     assert found, out

@@ -15,8 +15,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -25,7 +23,6 @@ import time
 from collections import Counter
 from pathlib import Path
 
-import psutil
 import pytest
 import ray
 import torch
@@ -36,6 +33,11 @@ import firebreak.rollout.learner
 from firebreak.config import load_config
 from firebreak.dqn.checkpoint import build_policy_network, load_checkpoint
 from firebreak.train import train
+from tests.private_head import JOB_EXCLUDES
+from tests.private_head import free_ports as _free_ports
+from tests.private_head import processes_under as _processes_under
+from tests.private_head import stop_processes as _stop_processes
+from tests.private_head import uploaded as _uploaded
 
 ROOT = Path(__file__).parents[1]
 SMOKE = ROOT / "ray_configs" / "smoke.yaml"
@@ -154,65 +156,13 @@ def test_a_worker_node_dies_mid_training_and_its_runners_move(private_ray_env, t
         _stop_processes(_processes_under(private_ray_env))
 
 
-def _free_ports(n: int) -> list[int]:
-    socks = [socket.socket() for _ in range(n)]
-    for s in socks:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in socks]
-    for s in socks:
-        s.close()
-    return ports
-
-
-def _processes_under(temp_dir: str) -> list[psutil.Process]:
-    """The processes of the Ray instance whose temp dir is ``temp_dir``: those naming it on their
-    command line (gcs_server, raylet, dashboard, agents, log monitor) and all their descendants
-    (workers rename themselves ``ray::...``, so they are found as the raylet's children)."""
-    found: dict[int, psutil.Process] = {}
-    for proc in psutil.process_iter(["cmdline"]):
-        if proc.pid != os.getpid() and any(temp_dir in arg for arg in proc.info["cmdline"] or []):
-            found[proc.pid] = proc
-            try:
-                found.update({c.pid: c for c in proc.children(recursive=True)})
-            except psutil.NoSuchProcess:
-                pass
-    return list(found.values())
-
-
-def _stop_processes(procs: list[psutil.Process]) -> None:
-    for proc in procs:
-        try:
-            proc.send_signal(signal.SIGTERM)
-        except psutil.NoSuchProcess:
-            pass
-    _, alive = psutil.wait_procs(procs, timeout=10)
-    for proc in alive:
-        try:
-            proc.kill()
-        except psutil.NoSuchProcess:
-            pass
-    psutil.wait_procs(alive, timeout=5)
-
-
-#: Not uploaded with --working-dir (Ray already leaves out what .gitignore lists, e.g. runs/):
-#: version control, test data and benchmarks are not needed to train.
-JOB_EXCLUDES = [".git", "tests", "benchmarks", "**/__pycache__"]
-
-
-def _uploaded(temp_dir: str) -> tuple[int, set[str]]:
-    """(bytes, top-level names) of the working dirs the head unpacked for jobs: what was uploaded
-    (less the numba caches that the job itself wrote into ``__pycache__`` there)."""
-    size, names = 0, set()
-    # session_latest is a symlink to the session folder: count each package once
-    for pkg in {p.resolve() for p in Path(temp_dir).glob("session_*/runtime_resources/working_dir_files/*")}:
-        if pkg.is_dir():
-            names |= {p.name for p in pkg.iterdir()}
-            size += sum(f.stat().st_size for f in pkg.rglob("*") if f.is_file() and "__pycache__" not in f.parts)
-    return size, names
-
-
+@pytest.mark.slow  # ~140 s: the uploaded copy compiles the fire model cold (numba caches are not uploaded)
 @pytest.mark.timeout(300)
 def test_job_submission_to_a_private_head_trains_and_writes_its_run(private_ray_env, tmp_path):
+    """README's job command run to its end. The default suite covers its parts faster:
+    tests/test_job_stop.py submits to a private head (the --working-dir upload with a
+    ``--check`` job; a training job, stopped, with its final checkpoint) and test_train.py's
+    smoke run trains to its end in process."""
     temp_dir = private_ray_env
     gcs, dashboard, client, agent_http, agent_grpc, metrics, runtime_env = _free_ports(7)
     ray_cli = str(Path(sys.executable).parent / "ray")

@@ -72,7 +72,7 @@ def test_a_partly_filled_replay_saves_only_its_written_slots(tmp_path):
     buffer = PrioritizedReplayBuffer(1000, SHAPE, gamma=0.9, n_step=3, seed=0)
     buffer.add_fragment(**fragment(np.random.default_rng(0), 10))  # 10 steps + 2 final obs = 12 slots
     path = buffer.save(tmp_path / "replay.npz")
-    per_slot = 2 * 18 + 9 + 8 + 4 + 8 + 1 + 1 + 8  # float16 obs, mask, action, return, n_steps, 2 flags, priority
+    per_slot = 2 * 18 + 4 + 9 + 8 + 4 + 8 + 1 + 1 + 8  # float16 obs, static index, mask, action, return, n_steps, 2 flags, priority
     assert buffer.file_nbytes() == 12 * per_slot
     assert path.stat().st_size < 12 * per_slot + 8192  # npz headers only, not 1000 slots
     restored = PrioritizedReplayBuffer(1000, SHAPE, gamma=0.9, n_step=3, seed=0)

@@ -6,7 +6,7 @@ import pytest
 import ray
 
 from firebreak.config import load_config
-from firebreak.rollout.fragment import Fragment
+from firebreak.rollout.fragment import Fragment, Transitions
 from firebreak.rollout.learner import create_learner, create_restore_point
 from firebreak.train import dqn_config
 from tests.rollout_fixtures import ray_local, restart_learner  # noqa: F401
@@ -18,9 +18,10 @@ SHAPE = (18, 24, 24)
 def random_fragment(rng, steps: int = 16) -> Fragment:
     obs = rng.random((1, steps + 1, *SHAPE)).astype(np.float16)  # one env, one episode
     cells = SHAPE[1] * SHAPE[2]
-    return Fragment(0, 0, obs[:, :-1], rng.integers(0, cells, (1, steps)), rng.random((1, steps)).astype(np.float32),
-                    np.zeros((1, steps), bool), np.zeros((1, steps), bool), obs[:, 1:],
-                    np.ones((1, steps, cells), bool), [], 0.0, 0.0, 0.0, 0)
+    arrays = Transitions(obs[:, :-1], rng.integers(0, cells, (1, steps)), rng.random((1, steps)).astype(np.float32),
+                         np.zeros((1, steps), bool), np.zeros((1, steps), bool), obs[:, -1:][0],
+                         np.ones((1, steps, cells), bool))
+    return Fragment(0, 0, 1, steps, [], 0.0, 0.0, 0.0, 0, transitions=[ray.put(arrays)])
 
 
 @pytest.mark.timeout(120)

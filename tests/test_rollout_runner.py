@@ -7,6 +7,7 @@ import pytest
 import ray
 
 from firebreak.rollout import FaultyEnvFactory, Fragment, RandomPolicy, create_runner
+from firebreak.rollout.fragment import join_transitions
 from tests.rollout_fixtures import ConstantPolicy, PlainCounterEnv, counter_env, ray_local  # noqa: F401
 
 pytestmark = [pytest.mark.timeout(60), pytest.mark.usefixtures("ray_local")]
@@ -19,9 +20,13 @@ def test_fragment_transitions_and_autoreset():
     finally:
         ray.kill(runner)
     assert isinstance(first, Fragment)
+    records, (first, second) = (first, second), (first.arrays(), second.arrays())
     assert first.obs.shape == (2, 12, 4) and first.next_obs.shape == (2, 12, 4)
+    assert first.obs.dtype == np.float32  # CounterEnv's Box(-1e9, 1e9) does not fit float16: kept as it is
     assert first.actions.shape == first.rewards.shape == first.terminated.shape == (2, 12)
-    assert first.num_steps == 24 and first.env_seconds > 0 and first.sample_seconds >= first.env_seconds
+    # only the next obs of episode ends and of the last step travel
+    assert len(first.final_obs) == int((first.terminated | first.truncated)[:, :-1].sum()) + 2
+    assert records[0].num_steps == 24 and records[0].env_seconds > 0 and records[0].sample_seconds >= records[0].env_seconds
     for frag in (first, second):
         # the policy respected the masks the env gave before each step: action != t % 4
         assert np.all(frag.actions != frag.obs[..., 0] % 4)
@@ -39,9 +44,9 @@ def test_fragment_transitions_and_autoreset():
         np.testing.assert_array_equal(forbidden, frag.next_obs[..., 0] % 4)
     # fragments continue where the previous one stopped
     np.testing.assert_array_equal(second.obs[:, 0, 3], first.next_obs[:, -1, 3])
-    episodes = first.episodes + second.episodes
+    episodes = records[0].episodes + records[1].episodes
     assert len(episodes) == int(first.terminated.sum() + second.terminated.sum())
-    ep = first.episodes[0]
+    ep = records[0].episodes[0]
     assert ep.length == 5 and ep.terminated and ep.info == {"t": 5}  # the array item "vec" is not a scalar
     assert ep.return_ == pytest.approx(first.rewards[ep.env_index, ep.step - 4 : ep.step + 1].sum())
 
@@ -55,6 +60,7 @@ def test_no_masks_and_weights_reach_the_policy():
         kept = ray.get(runner.sample.remote(None))
     finally:
         ray.kill(runner)
+    before, after, kept = before.arrays(), after.arrays(), kept.arrays()
     assert before.next_masks is None
     assert np.all(before.actions == 1) and np.all(after.actions == 3) and np.all(kept.actions == 3)
 
@@ -80,12 +86,16 @@ def test_chunks_are_the_fragment_cut_in_time_and_salvage_gives_the_completed_row
     whole = Runner(counter_env, RandomPolicy(4), 2, 10, 3, 0)
     chunked = Runner(counter_env, RandomPolicy(4), 2, 10, 3, 0)
     fragments = [whole.sample() for _ in range(2)]
-    chunks = [c for _ in range(2) for c in chunked.sample_chunks(chunk_length=4)]
-    assert [c.length for c in chunks] == [4, 4, 2] * 2
-    for frag, parts in zip(fragments, (chunks[:3], chunks[3:])):
-        for name in ("obs", "actions", "rewards", "terminated", "truncated", "next_obs", "next_masks"):
-            np.testing.assert_array_equal(np.concatenate([getattr(p, name) for p in parts], axis=1), getattr(frag, name))
+    items = [c for _ in range(2) for c in chunked.sample_chunks(chunk_length=4)]
+    # each chunk is its arrays, then its record (which leaves them out: the caller pairs them)
+    assert [type(c).__name__ for c in items] == ["Transitions", "Fragment"] * 6
+    chunks, arrays = items[1::2], items[0::2]
+    assert [c.length for c in chunks] == [4, 4, 2] * 2 and all(c.transitions == [] for c in chunks)
+    for frag, parts, records in zip(fragments, (arrays[:3], arrays[3:]), (chunks[:3], chunks[3:])):
+        joined, whole_arrays = join_transitions(parts), frag.arrays()
+        for name in ("obs", "actions", "rewards", "terminated", "truncated", "next_obs", "next_masks", "final_obs"):
+            np.testing.assert_array_equal(getattr(joined, name), getattr(whole_arrays, name))
         assert [(e.env_index, e.step) for e in frag.episodes] == [
-            (e.env_index, e.step + 4 * k) for k, p in enumerate(parts) for e in p.episodes]
-    assert chunked.salvage() == (10, None)  # between calls: nothing in progress
+            (e.env_index, e.step + 4 * k) for k, p in enumerate(records) for e in p.episodes]
+    assert chunked.salvage() == ((10, None), None)  # between calls: nothing in progress
     assert not np.isnan(fragments[0].median_step_seconds) and not np.isnan(fragments[0].median_reset_seconds)

@@ -6,12 +6,14 @@ import os
 import re
 import signal
 import time
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
 from firebreak.config import RolloutConfig
 from firebreak.rollout import FaultyEnvFactory, RandomPolicy, RolloutError, RunnerSpec, Supervisor, read_injections
+from firebreak.rollout.env_process import STARVED_GRACE
 from firebreak.rollout.runner import Runner
 from tests.rollout_fixtures import ConstantPolicy, counter_env, ray_local  # noqa: F401
 
@@ -36,6 +38,13 @@ def _spec(factory, policy=None, **kwargs):
     return RunnerSpec(factory, policy or RandomPolicy(4), envs_per_runner=1, fragment_length=LENGTH, num_cpus=0.5, **kwargs)
 
 
+def _fetch(fragment):
+    """A delivered fragment's record and its arrays (fetched by ref, as the learner does) as one namespace."""
+    arrays = fragment.arrays()
+    names = ("obs", "actions", "rewards", "terminated", "truncated", "final_obs", "next_masks", "next_obs")
+    return SimpleNamespace(**vars(fragment), num_steps=fragment.num_steps, **{n: getattr(arrays, n) for n in names})
+
+
 def _check_delivered_steps(fragments, injections, salvaged):
     """A fault at step k of an env in process P: with ``salvaged``, P's steps before k all arrive
     (the last of them in a shorter fragment) and none from k on; else (a crash, one chunk per
@@ -51,7 +60,9 @@ def _check_delivered_steps(fragments, injections, salvaged):
         assert frag.length == LENGTH or (salvaged and ends_before_a_fault)
 
 
-@pytest.mark.parametrize("kind", list(COUNTER_OF))
+# exit and sigsegv end the process as sigkill does (test_rollout_faults.py): one crash kind here,
+# exit in the chunk test below.
+@pytest.mark.parametrize("kind", ["sigkill", "hang", "busy_hang", "raise"])
 def test_each_fault_kind_is_recovered_and_counted(tmp_path, kind, caplog):
     log_dir = str(tmp_path)
     factory = FaultyEnvFactory(counter_env, {"schedule": [(13, kind), (35, kind)], "log_dir": log_dir})
@@ -60,7 +71,7 @@ def test_each_fault_kind_is_recovered_and_counted(tmp_path, kind, caplog):
         deadline = CRASH_DEADLINE if COUNTER_OF[kind] == "crashes" else DEADLINE
         with Supervisor(_spec(factory), 1, sample_timeout_s=deadline, restart_timeout_s=30) as sup:
             while len(fragments) < 6:
-                fragments.append(sup.next_fragment(timeout=60))
+                fragments.append(_fetch(sup.next_fragment(timeout=60)))
             stats = sup.stats()
     injections = read_injections(log_dir)
     assert [i.kind for i in injections] == [kind, kind]
@@ -84,8 +95,12 @@ def test_each_fault_kind_is_recovered_and_counted(tmp_path, kind, caplog):
     # steps take microseconds) + a margin; a crash of a runner on this node at once, not after
     # Ray's ~1 s death notice
     for inj, record in zip(injections, fault_lines):
-        if counter == "hangs":
+        if kind == "hang":  # asleep: at the floor
             assert "stalled" in record.getMessage() and record.created - inj.time <= 0.5 + 0.5
+        elif kind == "busy_hang":  # once it has used the floor in CPU time: later if it must share a
+            # core, when the 1.5 s deadline may come first
+            assert re.search("stalled|deadline", record.getMessage())
+            assert record.created - inj.time <= min(STARVED_GRACE * 0.5, DEADLINE) + 0.5
         elif counter == "crashes":
             assert "exited during sample" in record.getMessage() and record.created - inj.time <= 0.3
 
@@ -115,7 +130,7 @@ def test_a_fragment_lost_with_its_object_store_is_counted_and_the_runner_restart
 
     monkeypatch.setattr(supervisor_module, "ray", LosingRay())
     with Supervisor(_spec(counter_env), 1, sample_timeout_s=CRASH_DEADLINE, restart_timeout_s=30) as sup:
-        fragments = [sup.next_fragment(timeout=60) for _ in range(4)]
+        fragments = [_fetch(sup.next_fragment(timeout=60)) for _ in range(4)]
         stats = sup.stats()
     assert stats["crashes"] == 1 and stats["lost_fragments"] == 1 and stats["lost_steps"] == LENGTH
     assert stats["restarts"] == 1 and stats["fragments"] == 4
@@ -137,7 +152,7 @@ def test_restart_budget_exhausted_gives_a_fresh_actor_with_current_weights(tmp_p
     factory = FaultyEnvFactory(counter_env, {"schedule": [(5, "sigkill"), (25, "sigkill")], "log_dir": str(tmp_path)})
     with Supervisor(_spec(factory, ConstantPolicy(0), max_restarts=1), 1, sample_timeout_s=5) as sup:
         sup.set_weights(2)
-        fragments = [sup.next_fragment(timeout=60) for _ in range(4)]
+        fragments = [_fetch(sup.next_fragment(timeout=60)) for _ in range(4)]
         stats = sup.stats()
     assert stats["crashes"] == 2 and stats["restarts"] == 1 and stats["replacements"] == 1
     assert stats["lost_fragments"] == 2
@@ -150,7 +165,7 @@ def test_deterministic_construction_failure_raises_quickly():
     start = time.monotonic()
     with Supervisor(spec, 1, sample_timeout_s=DEADLINE, max_consecutive_failures=3) as sup:
         with pytest.raises(RolloutError, match="deterministic construction failure") as info:
-            sup.next_fragment(timeout=60)
+            _fetch(sup.next_fragment(timeout=60))
         assert sup.stats()["env_errors"] == 3 and sup.stats()["fragments"] == 0
     assert "failed 3 times in a row" in str(info.value)
     assert time.monotonic() - start < 30
@@ -161,16 +176,16 @@ def test_deterministic_env_error_in_sample_raises(tmp_path):
     with Supervisor(_spec(factory), 1, sample_timeout_s=DEADLINE, max_consecutive_failures=3) as sup:
         with pytest.raises(RolloutError, match="InjectedFault"):
             for _ in range(20):
-                sup.next_fragment(timeout=60)
+                _fetch(sup.next_fragment(timeout=60))
         assert sup.stats()["env_errors"] >= 3
 
 
 def test_memory_limit_recycles_runners_and_derived_deadline_and_per_runner_policy():
     spec = RunnerSpec(counter_env, policy_for_runner=lambda i: ConstantPolicy(i + 1), envs_per_runner=2, fragment_length=LENGTH, num_cpus=0.5)
     with Supervisor(spec, 2, memory_limit_bytes=1, min_timeout_s=3.0, first_timeout_s=30) as sup:
-        fragments = [sup.next_fragment(timeout=60) for _ in range(4)]
+        fragments = [_fetch(sup.next_fragment(timeout=60)) for _ in range(4)]
         sup.set_weights(7)
-        later = [sup.next_fragment(timeout=60) for _ in range(4)]
+        later = [_fetch(sup.next_fragment(timeout=60)) for _ in range(4)]
         stats = sup.stats()
     assert stats["recycled"] == stats["fragments"] == 8 and stats["restarts"] == 8
     assert all(np.all(f.actions == 7) for f in later[2:])  # recycled runners get the current weights
@@ -188,7 +203,7 @@ def test_stall_detection_kills_a_stuck_runner_before_its_deadline_but_spares_a_s
     factory = FaultyEnvFactory(counter_env, {"schedule": schedule, "slow_s": 1.2, "log_dir": log_dir})
     with caplog.at_level(logging.ERROR, logger="firebreak.rollout.supervisor"):
         with Supervisor(_spec(factory), 1, sample_timeout_s=20, stall_factor=20, stall_floor_s=2.0) as sup:
-            fragments = [sup.next_fragment(timeout=60) for _ in range(3)]
+            fragments = [_fetch(sup.next_fragment(timeout=60)) for _ in range(3)]
             stats = sup.stats()
     assert fragments[1].sample_seconds > 3.5  # the slow fragment was not killed
     assert stats["hangs"] == 1 and stats["lost_fragments"] == 1
@@ -214,7 +229,7 @@ def test_rollout_config_defaults_detect_a_hang_in_a_training_like_loop(tmp_path,
                         stall_factor=cfg.stall_factor, stall_floor_s=cfg.stall_floor_s,
                         spare_runners=cfg.spare_runners) as sup:
             while sup.stats()["hangs"] == 0 or len(fragments) < 14:
-                fragments.append(sup.next_fragment(timeout=60))
+                fragments.append(_fetch(sup.next_fragment(timeout=60)))
                 time.sleep(0.02)  # the driver's own work per fragment
             stats = sup.stats()
     [hang] = read_injections(log_dir)
@@ -241,7 +256,7 @@ def _after_a_crash(log_dir, spares, caplog):
     with caplog.at_level(logging.ERROR, logger="firebreak.rollout.supervisor"):
         with Supervisor(_spec(factory), 1, sample_timeout_s=CRASH_DEADLINE, restart_timeout_s=30, spare_runners=spares) as sup:
             while len(fragments) < 5 or sup.stats()["restart_latency_max_s"] == 0:
-                fragments.append(sup.next_fragment(timeout=60))
+                fragments.append(_fetch(sup.next_fragment(timeout=60)))
                 arrived.append(time.time())
             stats = sup.stats()
     [crash] = read_injections(log_dir)
@@ -253,7 +268,7 @@ def _after_a_crash(log_dir, spares, caplog):
 def _replay(seed, n):
     """``n`` fragments of a fault-free in-process runner with ``seed``: what a runner seeded so must deliver."""
     runner = Runner(counter_env, RandomPolicy(4), 1, LENGTH, seed, 0)
-    return [runner.sample() for _ in range(n)]
+    return [_fetch(runner.sample()) for _ in range(n)]
 
 
 def test_a_hot_spare_takes_a_crashed_runners_slot_before_its_restart_and_delivers_only_real_steps(tmp_path, caplog):
@@ -287,7 +302,7 @@ def test_a_fault_loses_only_its_step_or_unfinished_chunk_and_every_delivered_tra
     factory = FaultyEnvFactory(counter_env, {"schedule": [(13, kind)], "log_dir": log_dir})
     deadline = CRASH_DEADLINE if kind == "exit" else DEADLINE
     with Supervisor(_spec(factory), 1, sample_timeout_s=deadline, restart_timeout_s=30, chunk_length=4) as sup:
-        fragments = [sup.next_fragment(timeout=60) for _ in range(3 if kind == "exit" else 4)]
+        fragments = [_fetch(sup.next_fragment(timeout=60)) for _ in range(3 if kind == "exit" else 4)]
         stats = sup.stats()
     [fault] = read_injections(log_dir)
     first = [f for f in fragments if f.pid == fault.pid]
@@ -307,15 +322,15 @@ def test_a_fault_loses_only_its_step_or_unfinished_chunk_and_every_delivered_tra
 
 def test_a_spare_that_dies_while_idle_is_restarted_without_losing_a_call():
     with Supervisor(_spec(counter_env), 1, sample_timeout_s=CRASH_DEADLINE, restart_timeout_s=30, spare_runners=1) as sup:
-        sup.next_fragment(timeout=60)
+        _fetch(sup.next_fragment(timeout=60))
         spare = sup._spares[0]
         end = time.monotonic() + 30
         while spare.kind != "idle" and time.monotonic() < end:
-            sup.next_fragment(timeout=60)
+            _fetch(sup.next_fragment(timeout=60))
         pid = spare.pid
         os.kill(pid, signal.SIGKILL)  # the spare's worker process, by pid
         while not (sup.stats()["crashes"] == 1 and spare.kind == "idle") and time.monotonic() < end:
-            sup.next_fragment(timeout=60)
+            _fetch(sup.next_fragment(timeout=60))
         stats = sup.stats()
     assert stats["crashes"] == 1 and stats["restarts"] == 1 and stats["lost_fragments"] == stats["lost_steps"] == 0
     assert spare.kind == "idle" and spare.pid != pid and stats["spare_takeovers"] == 0

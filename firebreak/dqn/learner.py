@@ -21,7 +21,8 @@ import torch
 from .demonstrations import DemonstrationBuffer
 from .exploration import linear_schedule
 from .networks import build_q_network
-from .replay import PrioritizedReplayBuffer, check_replay_file, read_replay_meta, replay_fingerprint
+from .replay import (PrioritizedReplayBuffer, check_replay_file, default_static_slots, read_replay_meta,
+                     replay_fingerprint)
 from .update import DQNConfig, DQNUpdate
 
 log = logging.getLogger("firebreak.dqn")
@@ -31,17 +32,22 @@ class Learner:
     """Owns the replay buffer and the `DQNUpdate` (online + target networks, optimizer).
 
     obs_shape: (C, H, W) of the env's observations; device: default CUDA when available.
+    static_channels: the layers fixed for a whole episode, which the replay stores once per
+    episode; episode_steps: the env's episode length (at most), which sizes that store
+    (`default_static_slots`).
     """
 
     def __init__(self, config: DQNConfig, obs_shape: tuple[int, int, int], *, device: str | None = None,
-                 seed: int = 0):
+                 seed: int = 0, static_channels: tuple[int, ...] = (), episode_steps: int | None = None):
         torch.manual_seed(seed)
         self.config = config
         self.obs_shape = tuple(obs_shape)
         network = build_q_network(config.network, obs_shape[0], **config.network_kwargs)
         self.dqn = DQNUpdate(network, config, device)
         self.replay = PrioritizedReplayBuffer(config.buffer_size, self.obs_shape, config.gamma, config.n_step,
-                                              config.alpha, config.priority_eps, seed=seed)
+                                              config.alpha, config.priority_eps, seed=seed,
+                                              static_channels=static_channels,
+                                              static_slots=default_static_slots(config.buffer_size, episode_steps))
         self.demonstrations = DemonstrationBuffer(config.gamma, config.n_step, seed=seed + 1)
         self.env_steps = 0
         self._replay_file: dict | None = None  # {"file", "token"} of the saved copy of the replay
@@ -56,13 +62,17 @@ class Learner:
         return str(device)
 
     def add_fragment(self, obs: np.ndarray, actions: np.ndarray, rewards: np.ndarray, terminated: np.ndarray,
-                     truncated: np.ndarray, next_obs: np.ndarray, next_masks: np.ndarray) -> None:
+                     truncated: np.ndarray, next_obs: np.ndarray | None, next_masks: np.ndarray, *,
+                     final_obs: list[np.ndarray] | None = None) -> None:
         """Store a fragment of E envs x T steps: obs/next_obs (E, T, C, H, W), actions, rewards
-        (scaled by `reward_scale` here), terminated, truncated (E, T), next_masks (E, T, H*W)."""
+        (scaled by `reward_scale` here), terminated, truncated (E, T), next_masks (E, T, H*W).
+        `final_obs` instead of next_obs: per env the next observations of its episode ends and
+        last step (`PrioritizedReplayBuffer.add_fragment`)."""
         rewards = rewards * self.config.reward_scale
         for e in range(rewards.shape[0]):
-            self.replay.add_fragment(obs[e], actions[e], rewards[e], terminated[e], truncated[e], next_obs[e],
-                                     next_masks[e])
+            self.replay.add_fragment(obs[e], actions[e], rewards[e], terminated[e], truncated[e],
+                                     None if next_obs is None else next_obs[e], next_masks[e],
+                                     final_obs=None if final_obs is None else final_obs[e])
         self.env_steps += rewards.size
 
     def add_demonstration(self, obs: np.ndarray, masks: np.ndarray, actions: np.ndarray, rewards: np.ndarray,

@@ -16,12 +16,24 @@ episode ends and at the fragment's end (there they bootstrap after k < n steps),
 never need a slot another fragment wrote, and overwriting the oldest fragment from its start
 never leaves a surviving transition without its bootstrap slot.
 
+Episode-static layers. `static_channels` names the S layers an env keeps fixed for a whole
+episode (FuelBreakEnv: 14 of 18, terrain, canopy and fuel behaviour). A slot then holds only
+the C - S dynamic layers and an index into a ring of `static_slots` entries of S layers; each
+episode segment of a fragment finds its episode's entry again by content (an episode spans many
+fragments) or takes the next entry no slot holds. Sampling puts the layers back: batches equal
+those of a buffer without static channels. An entry still held when every entry is (too few
+`static_slots` for the episodes) is taken anyway and the transitions using it are retired,
+counted in `retired_early`; `default_static_slots` leaves room for 1.5x the episodes a full
+buffer holds. A layer named static that changes within an episode raises ValueError.
+
 Memory: observations dominate. With the default float16, one slot of C x H x W costs
-2 * C * H * W bytes plus H * W bytes of action mask; 1e5 slots of 16 x 64 x 64 take
-1e5 * (131072 + 4096) B = 13.5 GB (12.6 GiB); float32 would double the observations to
-26.6 GB. `obs_dtype` and `capacity` set it, `nbytes` reports it. The arrays come from
-np.zeros, so the OS commits the pages only as slots are first written. float16 keeps about
-3 significant digits up to 65504: observations must arrive normalised (the env's job).
+2 * (C - S) * H * W bytes plus H * W bytes of action mask, 26 B of index, action, return, step
+count and flags, and its share of the static entries (2 * S * H * W bytes each). 1.5e5 slots of
+18 x 64 x 64 with 14 static layers and 205-step episodes take 37.7 kB each, 5.7 GB (5.3 GiB);
+without static layers 152 kB, 22.7 GB. `obs_dtype`, `capacity`, `static_channels` and
+`static_slots` set it, `nbytes` reports it. The arrays come from np.zeros, so the OS commits the
+pages only as slots are first written. float16 keeps about 3 significant digits up to 65504:
+observations must arrive normalised (the env's job).
 
 Priorities: new transitions get the largest priority seen so far; after a learner update,
 `update_priorities(indices, |td error|)` stores (|td| + eps) ** alpha in a sum tree, and
@@ -34,13 +46,16 @@ overwritten in between would inherit the old transition's priority.
 Persistence: `save(path)` writes the written slots, their priorities, the write position, the
 counts and the sampling RNG to one uncompressed .npz, atomically (temp file + rename); `load(path)`
 reads it back into a buffer of the same capacity and observation shape, so sampling continues
-exactly as it would have. On disk a slot costs what it holds in memory (observation, mask, 22 B
-of scalars) plus an 8 B priority (`file_nbytes`); only written slots are saved.
+exactly as it would have. On disk a slot costs what it holds in memory (dynamic observation
+layers, static index, mask, 22 B of scalars) plus an 8 B priority, and each written static entry
+its layers (`file_nbytes`); only written slots and entries are saved.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import math
 import os
 import tempfile
 import zipfile
@@ -50,7 +65,7 @@ from typing import NamedTuple
 import numpy as np
 
 REPLAY_FORMAT = "firebreak-replay"
-REPLAY_VERSION = 1
+REPLAY_VERSION = 2  # 2: episode-static layers stored once per episode
 _CHUNK = 64 * 2**20  # bytes read at a time: loading never holds a second copy of the observations
 
 
@@ -226,16 +241,35 @@ class PrioritizedReplayBuffer:
         priority_eps: float = 1e-6,
         obs_dtype: np.dtype | type = np.float16,
         seed: int | None = None,
+        static_channels: tuple[int, ...] = (),
+        static_slots: int | None = None,
     ):
         channels, height, width = obs_shape
         self.capacity = capacity
+        self.obs_shape = (channels, height, width)
         self.gamma = gamma
         self.n_step = n_step
         self.alpha = alpha
         self.priority_eps = priority_eps
         self.rng = np.random.default_rng(seed)
 
-        self.obs = np.zeros((capacity, channels, height, width), obs_dtype)
+        self.static_channels = tuple(sorted(int(c) for c in static_channels))
+        if len(set(self.static_channels)) != len(self.static_channels) or not all(0 <= c < channels for c in self.static_channels):
+            raise ValueError(f"static_channels {static_channels!r}: give distinct channel indices in 0..{channels - 1}")
+        self.dynamic_channels = tuple(c for c in range(channels) if c not in self.static_channels)
+        self.static_slots = default_static_slots(capacity) if static_slots is None else int(static_slots)
+        if self.static_channels and self.static_slots < 1:
+            raise ValueError(f"static_slots must be >= 1, got {static_slots}")
+        self.obs = np.zeros((capacity, len(self.dynamic_channels), height, width), obs_dtype)
+        # The episode-static layers, once per episode: slot i's are static[static_index[i]].
+        self.static = np.zeros((self.static_slots if self.static_channels else 0, len(self.static_channels), height, width),
+                               obs_dtype)
+        self.static_index = np.full(capacity, -1, np.int32)  # -1: the slot holds no observation
+        self.static_refs = np.zeros(len(self.static), np.int64)  # slots holding each entry
+        self.static_cursor = 0
+        self.static_written = 0  # entries written so far (the ring fills from entry 0)
+        self.retired_early = 0  # transitions dropped because their static entry was needed again
+        self._static_keys: dict[bytes, int] = {}  # content digest -> entry, to find an episode's entry again
         # Valid actions in the state stored in the slot; only read for bootstrap states.
         self.mask = np.zeros((capacity, height * width), bool)
         self.action = np.zeros(capacity, np.int64)
@@ -258,12 +292,12 @@ class PrioritizedReplayBuffer:
     @property
     def nbytes(self) -> int:
         """Bytes held by the buffer's arrays at full capacity (sum tree included)."""
-        arrays = (self.obs, self.mask, self.action, self.returns, self.n_steps, self.terminated,
-                  self.is_transition, self.tree.sums, self.tree.mins)
+        arrays = (self.obs, self.static, self.static_index, self.static_refs, self.mask, self.action, self.returns, self.n_steps,
+                  self.terminated, self.is_transition, self.tree.sums, self.tree.mins)
         return sum(a.nbytes for a in arrays)
 
     # Per-slot arrays, saved for the written slots [0, used).
-    _SLOT_ARRAYS = ("obs", "mask", "action", "returns", "n_steps", "terminated", "is_transition")
+    _SLOT_ARRAYS = ("obs", "static_index", "mask", "action", "returns", "n_steps", "terminated", "is_transition")
 
     @property
     def used_slots(self) -> int:
@@ -271,8 +305,10 @@ class PrioritizedReplayBuffer:
         return self.capacity if self.full else self.cursor
 
     def _fingerprint(self) -> dict:
-        return replay_fingerprint(self.capacity, self.obs.shape[1:], self.gamma, self.n_step, self.alpha,
-                                  self.obs.dtype)
+        return replay_fingerprint(self.capacity, self.obs_shape, self.gamma, self.n_step, self.alpha, self.obs.dtype)
+
+    def _layout(self) -> dict:
+        return {"static channels": list(self.static_channels), "static slots": len(self.static)}
 
     def save(self, path: str | Path, **extra) -> Path:
         """Write the buffer to `path` (.npz, uncompressed) atomically: a temp file in the same
@@ -284,8 +320,11 @@ class PrioritizedReplayBuffer:
         used = self.used_slots
         meta = {"format": REPLAY_FORMAT, "version": REPLAY_VERSION, "fingerprint": self._fingerprint(),
                 "used": used, "cursor": self.cursor, "full": self.full, "num_transitions": self.num_transitions,
-                "max_priority": self.max_priority, "rng": self.rng.bit_generator.state, "extra": extra}
+                "max_priority": self.max_priority, "rng": self.rng.bit_generator.state, "extra": extra,
+                "layout": self._layout(), "static_cursor": self.static_cursor, "static_written": self.static_written,
+                "retired_early": self.retired_early}
         arrays = {name: getattr(self, name)[:used] for name in self._SLOT_ARRAYS}
+        arrays["static"] = self.static[:min(self.static_written, len(self.static))]
         arrays["priorities"] = self.tree.values(np.arange(used))
         for leftover in path.parent.glob(f"{path.name}.*.tmp"):  # of a save killed outright (SIGKILL)
             leftover.unlink(missing_ok=True)
@@ -301,9 +340,10 @@ class PrioritizedReplayBuffer:
 
     def file_nbytes(self) -> int:
         """Bytes of payload a `save` now writes (the .npz adds ~4 KB of headers): per written
-        slot its observation, mask, action, return, step count and flags, plus a float64 priority."""
+        slot its observation, mask, action, return, step count and flags, plus a float64 priority;
+        the written static entries."""
         per_slot = sum(getattr(self, name)[:1].nbytes for name in self._SLOT_ARRAYS) + 8
-        return self.used_slots * per_slot
+        return self.used_slots * per_slot + self.static[:min(self.static_written, len(self.static))].nbytes
 
     def load(self, path: str | Path, **expected) -> dict:
         """Replace the buffer's contents with a file written by `save`; returns its metadata.
@@ -316,12 +356,23 @@ class PrioritizedReplayBuffer:
         """
         path = Path(path)
         meta = check_replay_file(path, self._fingerprint(), **expected)
-        used = int(meta["used"])
+        if meta.get("layout") != self._layout():
+            raise ReplayFileError(f"{path}: the saved replay stores its episode-static layers as {meta.get('layout')}, "
+                                  f"this learner as {self._layout()}; resume with the env it was saved with, or move "
+                                  f"{path.name} out of {path.parent} to start with an empty replay")
+        used, static_used = int(meta["used"]), min(int(meta["static_written"]), len(self.static))
         with zipfile.ZipFile(path) as archive:
             for name in self._SLOT_ARRAYS:
                 _read_npy_into(archive, name, getattr(self, name)[:used], path)
+            _read_npy_into(archive, "static", self.static[:static_used], path)
             priorities = np.empty(used, np.float64)
             _read_npy_into(archive, "priorities", priorities, path)
+        self.static_cursor, self.static_written = int(meta["static_cursor"]), int(meta["static_written"])
+        self.retired_early = int(meta["retired_early"])
+        self._static_keys = {_digest(self.static[i]): i for i in range(static_used)}
+        self.static_index[used:] = -1
+        written = self.static_index[:used]
+        self.static_refs = np.bincount(written[written >= 0], minlength=len(self.static)).astype(np.int64)
         self.is_transition[used:] = False
         self.tree = SumTree(self.capacity)
         self.tree.update(np.arange(used), priorities)
@@ -338,8 +389,10 @@ class PrioritizedReplayBuffer:
         reward: np.ndarray,
         terminated: np.ndarray,
         truncated: np.ndarray,
-        next_obs: np.ndarray,
+        next_obs: np.ndarray | None,
         next_mask: np.ndarray,
+        *,
+        final_obs: np.ndarray | None = None,
     ) -> None:
         """Store T consecutive steps of one env as n-step transitions.
 
@@ -347,21 +400,33 @@ class PrioritizedReplayBuffer:
         terminated, truncated: (T,) bool; next_mask: (T, H*W) bool, valid actions in next_obs.
         A terminated transition is never bootstrapped; a truncated one bootstraps from
         its final next_obs. Raises ValueError if next_obs[t] != obs[t + 1] inside an episode
-        (the compact storage relies on it).
+        (the compact storage relies on it). Instead of next_obs, `final_obs` may give only the
+        next observations the storage needs, those of the steps that terminated or truncated and
+        of the last step, in time order (what a runner ships: `firebreak.rollout.Transitions`).
         """
         num_steps = len(action)
         steps = np.arange(num_steps)
         ends = terminated | truncated
         ends[-1] = True  # the fragment's last next_obs is not in this fragment's obs
-        inner = ~ends[:-1]
-        if not np.array_equal(next_obs[:-1][inner], obs[1:][inner]):
-            raise ValueError(
-                "add_fragment: next_obs[t] differs from obs[t + 1] at a step that neither "
-                "terminated nor truncated; a fragment must hold consecutive steps of one env"
-            )
+        if (next_obs is None) == (final_obs is None):
+            raise ValueError("add_fragment: give next_obs (T, C, H, W) or final_obs (episode ends + 1, C, H, W), not both")
+        if next_obs is not None:
+            inner = ~ends[:-1]
+            if not np.array_equal(next_obs[:-1][inner], obs[1:][inner]):
+                raise ValueError(
+                    "add_fragment: next_obs[t] differs from obs[t + 1] at a step that neither "
+                    "terminated nor truncated; a fragment must hold consecutive steps of one env"
+                )
+            final_obs = next_obs[ends]
+        elif len(final_obs) != int(ends.sum()):
+            raise ValueError(f"add_fragment: final_obs holds {len(final_obs)} observations; this fragment has "
+                             f"{int(ends.sum())} episode ends (counting its last step)")
         num_slots = num_steps + int(ends.sum())
         if num_slots > self.capacity:
             raise ValueError(f"add_fragment: fragment needs {num_slots} slots, capacity is {self.capacity}")
+        if self.static_channels and int(ends.sum()) > len(self.static):
+            raise ValueError(f"add_fragment: fragment has {int(ends.sum())} episode segments, the replay keeps the "
+                             f"static layers of {len(self.static)} (static_slots)")
 
         # Slot layout: step t at position t + (ends before t); each end is followed by its final obs.
         position = steps + np.cumsum(ends) - ends
@@ -375,15 +440,31 @@ class PrioritizedReplayBuffer:
         last = steps + n_steps - 1
 
         self.num_transitions -= int(self.is_transition[slots].sum())
+        self.is_transition[slots] = False
+        dynamic, static = list(self.dynamic_channels), list(self.static_channels)
+        if static:
+            held = self.static_index[slots]
+            np.subtract.at(self.static_refs, held[held >= 0], 1)
+            self.static_index[slots] = -1
+            # one static entry per episode segment (episode part in this fragment): segment g
+            # holds steps with segment[t] == g and final observation final_obs[g]
+            segment = np.concatenate([[0], np.cumsum(ends[:-1])])
+            entries: list[int] = []
+            for g in range(int(ends.sum())):
+                entries.append(self._static_entry(obs[segment == g][:, static], final_obs[g, static], entries))
+            entries = np.array(entries, np.int32)
+            self.static_index[step_slots] = entries[segment]
+            self.static_index[final_slots] = entries
+            np.add.at(self.static_refs, self.static_index[slots], 1)
+            obs, final_obs = obs[:, dynamic], final_obs[:, dynamic]
         self.obs[step_slots] = obs
-        self.obs[final_slots] = next_obs[ends]
+        self.obs[final_slots] = final_obs
         self.mask[slots] = False  # slots that start an episode: their mask is never read
         self.mask[slots[position + 1]] = next_mask
         self.action[step_slots] = action
         self.returns[step_slots] = returns
         self.n_steps[step_slots] = n_steps
         self.terminated[step_slots] = terminated[last]
-        self.is_transition[slots] = False
         self.is_transition[step_slots] = True
         self.num_transitions += num_steps
 
@@ -405,16 +486,67 @@ class PrioritizedReplayBuffer:
         weights = (self.tree.values(slots) / self.tree.min) ** -beta
         bootstrap = (slots + self.n_steps[slots]) % self.capacity
         return ReplayBatch(
-            obs=self.obs[slots],
+            obs=self.observations(slots),
             action=self.action[slots],
             returns=self.returns[slots],
             n_steps=self.n_steps[slots],
             terminated=self.terminated[slots],
-            next_obs=self.obs[bootstrap],
+            next_obs=self.observations(bootstrap),
             next_mask=self.mask[bootstrap],
             weights=weights.astype(np.float32),
             indices=slots,
         )
+
+    def observations(self, slots: np.ndarray) -> np.ndarray:
+        """(len(slots), C, H, W): the whole observations of `slots`, static layers put back."""
+        if not self.static_channels:
+            return self.obs[slots]
+        out = np.empty((len(slots),) + self.obs_shape, self.obs.dtype)
+        out[:, list(self.dynamic_channels)] = self.obs[slots]
+        out[:, list(self.static_channels)] = self.static[self.static_index[slots]]
+        return out
+
+    def _static_entry(self, layers: np.ndarray, final: np.ndarray, pinned: list[int]) -> int:
+        """The static entry holding one episode segment's static layers (``layers``: (steps, S,
+        H, W), ``final``: its final observation's): the entry of the same layers when one holds
+        them (an earlier fragment of the episode), else the next entry no slot holds, in ring
+        order. When every entry is held, the one at the cursor is taken and the transitions that
+        use it are retired (counted in `retired_early`: `static_slots` is too small for the
+        episodes). The ``pinned`` entries, taken by this fragment's earlier segments, are kept."""
+        first = layers[0]
+        if not (np.all(layers == first) and np.array_equal(final, first)):
+            moving = [self.static_channels[c] for c in range(len(first))
+                      if not (np.all(layers[:, c] == first[c]) and np.array_equal(final[c], first[c]))]
+            raise ValueError(f"add_fragment: static channels {moving} change within an episode; the env's "
+                             "static_channels must name only layers fixed for a whole episode")
+        key = _digest(first)
+        entry = self._static_keys.get(key)
+        if entry is not None and np.array_equal(self.static[entry], first):
+            return entry
+        size = len(self.static)
+        free = [(self.static_cursor + k) % size for k in range(size)]
+        free = [e for e in free if self.static_refs[e] == 0 and e not in pinned]
+        if free:
+            entry = free[0]
+        else:
+            entry = next((self.static_cursor + k) % size for k in range(size) if (self.static_cursor + k) % size not in pinned)
+            users = np.flatnonzero(self.static_index == entry)
+            transitions = users[self.is_transition[users]]
+            self.is_transition[transitions] = False
+            self.tree.update(transitions, np.zeros(len(transitions)))
+            self.num_transitions -= len(transitions)
+            self.retired_early += len(transitions)
+            self.static_index[users] = -1
+            self.static_refs[entry] = 0
+        if entry < min(self.static_written, size):  # its old layers: no longer to be found
+            old = _digest(self.static[entry])
+            if self._static_keys.get(old) == entry:
+                del self._static_keys[old]
+        self.static[entry] = first
+        self._static_keys[key] = entry
+        self.static_cursor = (entry + 1) % size
+        self.static_written += 1
+        return entry
 
     def update_priorities(self, indices: np.ndarray, td_errors: np.ndarray) -> None:
         """Set the priorities of sampled slots from their absolute TD errors."""
@@ -424,11 +556,28 @@ class PrioritizedReplayBuffer:
         self.tree.update(indices, priorities**self.alpha)
 
 
-def replay_nbytes(capacity: int, obs_shape: tuple[int, int, int], obs_dtype: np.dtype | type = np.float16) -> int:
-    """Bytes a full `PrioritizedReplayBuffer(capacity, obs_shape, obs_dtype=...)` holds (its
-    `nbytes`), without allocating it: per slot C*H*W observation values, an H*W mask and 22 B
-    of action, return, step count and flags; plus the sum and min trees."""
+def _digest(layers: np.ndarray) -> bytes:
+    return hashlib.blake2b(np.ascontiguousarray(layers).view(np.uint8), digest_size=16).digest()
+
+
+def default_static_slots(capacity: int, episode_steps: int | None = None) -> int:
+    """Static entries a replay of `capacity` slots keeps: room for the episodes its slots hold
+    (one entry each; an episode of T steps takes about T + 1 slots) with half again as many
+    spare for the episodes still in progress; `episode_steps` None: assumes 8-step episodes."""
+    per_episode = (8 if episode_steps is None else max(int(episode_steps), 1)) + 1
+    return max(64, math.ceil(1.5 * capacity / per_episode))
+
+
+def replay_nbytes(capacity: int, obs_shape: tuple[int, int, int], obs_dtype: np.dtype | type = np.float16,
+                  static_channels: int = 0, static_slots: int | None = None) -> int:
+    """Bytes a full `PrioritizedReplayBuffer(capacity, obs_shape, obs_dtype=..., static_channels=...,
+    static_slots=...)` holds (its `nbytes`), without allocating it: per slot the (C - S)*H*W
+    values of the dynamic layers, a 4 B static index, an H*W mask and 22 B of action, return,
+    step count and flags; the S*H*W values and an 8 B count of each static entry (S =
+    `static_channels`, a count here); plus the sum and min trees."""
     channels, height, width = obs_shape
-    slot = channels * height * width * np.dtype(obs_dtype).itemsize + height * width + 8 + 4 + 8 + 1 + 1
+    itemsize = np.dtype(obs_dtype).itemsize
+    slot = (channels - static_channels) * height * width * itemsize + 4 + height * width + 8 + 4 + 8 + 1 + 1
+    entries = (default_static_slots(capacity) if static_slots is None else static_slots) if static_channels else 0
     tree_leaves = 1 << max(capacity - 1, 0).bit_length()
-    return capacity * slot + 2 * (2 * tree_leaves) * 8
+    return capacity * slot + entries * (static_channels * height * width * itemsize + 8) + 2 * (2 * tree_leaves) * 8

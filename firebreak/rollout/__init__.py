@@ -6,12 +6,12 @@ Typical use (driver)::
     spec = RunnerSpec(env_factory, policy, envs_per_runner=4, fragment_length=64)
     with Supervisor(spec, num_runners=8) as sup:
         sup.set_weights(q_net_state)
-        for fragment in sup:
-            replay.add(fragment)
+        for fragment in sup:  # a small record; its arrays stay in the object store
+            learner.add_fragment.remote(fragment)  # the learner fetches them (fragment.arrays())
 """
 
 from firebreak.rollout.faults import FaultInjector, FaultyEnvFactory, InjectedFault, Injection, read_injections
-from firebreak.rollout.fragment import EpisodeStats, Fragment
+from firebreak.rollout.fragment import EpisodeStats, Fragment, Transitions
 from firebreak.rollout.metrics import RolloutMetrics
 from firebreak.rollout.policy import Policy, RandomPolicy
 from firebreak.rollout.runner import EnvRunner, RunnerSpec, create_runner
@@ -33,6 +33,7 @@ __all__ = [
     "RolloutMetrics",
     "RunnerSpec",
     "Supervisor",
+    "Transitions",
     "create_runner",
     "read_injections",
 ]

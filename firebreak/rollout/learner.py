@@ -9,19 +9,28 @@ the state then names the replay file saved beside latest.pt), never the run. The
 Ray, not the file system: on a cluster the learner's node cannot read the head's ``runs/``.
 Expert demonstrations are creation arguments (ObjectRefs): Ray keeps them for restarts and every
 incarnation loads them again.
+
+Fragments arrive as `Fragment` records whose ``transitions`` are ObjectRefs of the runners'
+arrays: the actor fetches them from the runners' nodes itself (the driver never holds them). An
+array lost on the way (its node died before the fetch) is counted in ``lost_steps`` and logged;
+it never fails the learner.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import uuid
 
 import ray
 import torch
+from ray.exceptions import RayError
 
 from firebreak.dqn import DQNConfig
 from firebreak.dqn.learner import Learner
 from firebreak.rollout.fragment import Fragment
+
+log = logging.getLogger(__name__)
 
 
 @ray.remote(num_cpus=0)
@@ -43,16 +52,20 @@ class LearnerActor:
     """Args: the DQN config, observation shape (C, H, W), the run's `RestorePoint` handle (its
     state is loaded when it holds one: on a resume and after a restart), the seed, and
     ObjectRefs of `Demonstration`s to keep for the run (in a list, so that Ray passes the refs
-    themselves). `incarnation` is new in every process: the driver tells a restart by it."""
+    themselves), the env's episode-static channels and episode length (`Learner`).
+    `incarnation` is new in every process: the driver tells a restart by it."""
 
     def __init__(self, config: DQNConfig, obs_shape: tuple[int, int, int], restore_point, seed: int,
-                 demonstrations: list | None = None):
+                 demonstrations: list | None = None, static_channels: tuple[int, ...] = (),
+                 episode_steps: int | None = None):
         self.incarnation = uuid.uuid4().hex
-        self.learner = Learner(config, obs_shape, seed=seed)
+        self.learner = Learner(config, obs_shape, seed=seed, static_channels=static_channels,
+                               episode_steps=episode_steps)
         for demonstration in ray.get(demonstrations or []):
             self.learner.add_demonstration(**demonstration.arrays)
         state = ray.get(restore_point.get.remote()) if restore_point is not None else None
         self.restored = state is not None
+        self.lost_steps = 0  # env steps whose arrays could not be fetched (their node died)
         if state is not None:
             self.learner.load_state_dict(state)
 
@@ -61,12 +74,19 @@ class LearnerActor:
         episodes held."""
         return {"pid": os.getpid(), "incarnation": self.incarnation, "device": self.learner.device,
                 "restored": self.restored, "updates": self.learner.dqn.num_updates,
-                "demonstrations": self.learner.demonstrations.episodes}
+                "demonstrations": self.learner.demonstrations.episodes, "lost_steps": self.lost_steps}
 
     def add_fragment(self, fragment: Fragment) -> int:
-        """Store a fragment's transitions; returns the replay size."""
-        self.learner.add_fragment(fragment.obs, fragment.actions, fragment.rewards, fragment.terminated,
-                                  fragment.truncated, fragment.next_obs, fragment.next_masks)
+        """Fetch a fragment's arrays (ObjectRefs in ``fragment.transitions``) and store them;
+        returns the replay size. Arrays that cannot be fetched are counted, not stored."""
+        try:
+            arrays = fragment.arrays()
+        except RayError as err:
+            self.lost_steps += fragment.num_steps
+            log.error("fragment of runner %d (pid %d): its arrays are gone (%s); %d env steps lost",
+                      fragment.runner_index, fragment.pid, type(err).__name__, fragment.num_steps)
+            return len(self.learner.replay)
+        arrays.add_to(self.learner)
         return len(self.learner.replay)
 
     def pretrain(self, num_updates: int) -> dict:
@@ -95,17 +115,18 @@ class LearnerActor:
 
 def create_learner(config: DQNConfig, obs_shape: tuple[int, int, int], restore_point, seed: int,
                    *, num_gpus: float | str = "auto", num_cpus: float = 1.0,
-                   resources: dict[str, float] | None = None, max_restarts: int = 3, demonstrations: list | None = None):
+                   resources: dict[str, float] | None = None, max_restarts: int = 3, demonstrations: list | None = None,
+                   static_channels: tuple[int, ...] = (), episode_steps: int | None = None):
     """Start the learner actor: ``num_gpus``, or 1 when ``"auto"`` and the cluster has a GPU;
     custom ``resources`` (e.g. ``{"learner": 1}``) pin it to a node type; ``restore_point``: a
     `RestorePoint` handle (or None: never restored); ``demonstrations``: ObjectRefs of expert
-    episodes it keeps, through restarts. Its calls are never retried: the driver decides what to
-    resend after a restart."""
+    episodes it keeps, through restarts; ``static_channels``, ``episode_steps``: see `Learner`.
+    Its calls are never retried: the driver decides what to resend after a restart."""
     if num_gpus == "auto":
         num_gpus = 1 if ray.cluster_resources().get("GPU", 0) >= 1 else 0
     return LearnerActor.options(num_gpus=num_gpus, num_cpus=num_cpus, resources=resources or {},
                                 max_restarts=max_restarts, max_task_retries=0).remote(
-        config, obs_shape, restore_point, seed, demonstrations)
+        config, obs_shape, restore_point, seed, demonstrations, tuple(static_channels), episode_steps)
 
 
 def create_restore_point(state: dict | None = None):

@@ -12,7 +12,9 @@ from ray.util import metrics as ray_metrics
 #: ``recycled`` (runners restarted past the memory limit); ``lost_fragments``: failed calls;
 #: ``lost_steps``: env steps they lost (the fault's own step, plus what a dead process had not
 #: handed over: see ``Supervisor._lose``); ``salvaged_steps``: steps the failed calls handed over;
-#: ``spare_takeovers``: failed runners' slots handed to an idle hot spare. A process that died but
+#: ``spare_takeovers``: failed runners' slots handed to an idle hot spare; ``env_respawns``: faults of
+#: env processes that their runner recovered from by itself (``isolate_envs``: counted by kind
+#: too, with no restart). A process that died but
 #: that Ray has not reported dead by the deadline (Ray takes ~1-2 s) counts as a hang.
 COUNTERS = (
     "fragments",
@@ -27,6 +29,7 @@ COUNTERS = (
     "lost_steps",
     "spare_takeovers",
     "salvaged_steps",
+    "env_respawns",
 )
 
 

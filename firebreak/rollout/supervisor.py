@@ -8,7 +8,9 @@ heartbeats) with one ``ray.wait``. Per fault:
 * stall (hang): the heartbeat, which runs in its own concurrency group and so answers while
   ``sample`` runs, shows one ``env.step``/``env.reset`` running for longer than
   ``max(stall_factor x its recent median, stall_floor_s)`` (medians from the fragments), or
-  no heartbeat answers for that long: ``ray.kill(no_restart=False)``. A slow but progressing
+  no heartbeat answers for that long: ``ray.kill(no_restart=False)``. A step whose thread is
+  runnable but has used less CPU time than that limit (an overloaded machine: it waits for a
+  core) gets up to ``STARVED_GRACE`` x the limit; A slow but progressing
   call is left alone; the first step and reset of each runner process (compilation, caches)
   and every call before the first fragment are bounded by the deadline only;
 * past the deadline (the last resort, also with stall detection off): the same;
@@ -16,6 +18,11 @@ heartbeats) with one ``ray.wait``. Per fault:
   supervisor's own node whose process has exited is seen at once (psutil, every 50 ms, with
   stall detection on) rather than after Ray's ~1 s death notice;
 * ``RayTaskError`` (env code raised in ``sample``): logged with its traceback, runner restarted;
+* with ``spec.isolate_envs`` the runner handles its envs' crashes, hangs (the stall limits travel
+  with every call) and errors itself, respawning the env process: the call ends early with a
+  chunk that carries the `EnvFault`; it is counted like the others, with no restart. The
+  supervisor's own stall limit then waits the runner's longest (``STARVED_GRACE`` x the limit,
+  for a step starved of CPU) plus 1 s, for a runner that is stuck itself;
 
 then the call's fragment is counted as lost (never replaced by made-up data). With
 ``spare_runners`` K > 0, K more runners are started and wait idle (envs built and reset): a
@@ -43,7 +50,8 @@ import psutil
 import ray
 from ray.exceptions import ActorUnavailableError, GetTimeoutError, ObjectLostError, RayActorError, RayError, RayTaskError
 
-from firebreak.rollout.fragment import Fragment
+from firebreak.rollout.env_process import STARVED_GRACE
+from firebreak.rollout.fragment import EnvFault, Fragment
 from firebreak.rollout.metrics import RolloutMetrics
 from firebreak.rollout.runner import RunnerSpec
 
@@ -80,10 +88,12 @@ class _Slot:
     last_beat: dict | None = None
     stalled: str = ""  # why the call was declared stuck ("" while it is not)
     chunks: list = field(default_factory=list)  # chunks of the fragment in flight read so far
+    pending: Any = None  # ref of the arrays of a chunk whose record has not been read yet
 
 
 _ACTOR_FIELDS = ("actor", "ref", "kind", "deadline", "timeout_s", "restarts_used", "down_since", "weights_version",
-                 "pid", "node_id", "gone", "beat_ref", "beat_sent", "beat_due", "last_beat", "stalled", "chunks")
+                 "pid", "node_id", "gone", "beat_ref", "beat_sent", "beat_due", "last_beat", "stalled", "chunks",
+                 "pending")
 _SILENT = "no heartbeat answer"
 #: How often an idle spare gets a heartbeat, seconds.
 _SPARE_CHECK_S = 1.0
@@ -91,10 +101,17 @@ _SPARE_CHECK_S = 1.0
 _LOCAL_POLL_S = 0.05
 #: A heartbeat is sent this long after the current env op would cross its stall limit, seconds.
 _BEAT_MARGIN_S = 0.01
+#: How long after its runner's own longest wait an env op that the runner guards itself may run
+#: before the supervisor declares the runner stuck, seconds.
+_GUARD_S = 1.0
 
 
 class Supervisor:
     """Run ``num_runners`` runners from ``spec`` and hand out their fragments as they arrive.
+
+    A fragment handed out is its `Fragment` record; its arrays stay in the object store of the
+    runner's node and ``fragment.transitions`` holds their refs (one per chunk), for the learner
+    to fetch: this process reads no observation.
 
     Args:
         spec: how to build the runners (env factory, policy, fragment size, resources, max_restarts).
@@ -254,6 +271,8 @@ class Supervisor:
 
     def _submit_sample(self, slot: _Slot) -> None:
         kwargs: dict[str, Any] = {}
+        if self.spec.isolate_envs:
+            kwargs["stall_limits"] = {op: self._stall_limit(op) for op in ("step", "reset")}
         if self._spares and slot.weights_version == -1:
             # a new incarnation or a spare may have been created as another runner: act as this one
             kwargs["runner_index"] = slot.index
@@ -351,6 +370,12 @@ class Supervisor:
         op, limit = beat["op"], self._stall_limit("step")
         if op is not None and beat["op_warm"] and self._stall_limit(op) < math.inf:
             limit = self._stall_limit(op)
+            if beat.get("op_guarded"):  # the runner ends this op itself; step in only if it does not
+                limit = STARVED_GRACE * limit + _GUARD_S
+            if beat["op_seconds"] >= limit and _starved(beat, limit):
+                # runnable but it has not had the limit's worth of CPU: waiting for a core, not stuck
+                slot.beat_due = now + max(0.05, limit / 4)
+                return
             if beat["op_seconds"] >= limit:
                 median = float(np.median(self._medians[op]))
                 slot.stalled = (f"env.{op}() running for {beat['op_seconds']:.2f} s, over its stall limit "
@@ -367,7 +392,7 @@ class Supervisor:
             self._on_started(slot)
             return None
         try:
-            chunk: Fragment = ray.get(next(slot.ref))
+            chunk = self._read_chunk(slot)
         except RayActorError as err:
             self.metrics.add("crashes")
             partial = self._lose(slot, f"actor died during sample: {_first_line(err)}", str(err), alive=False)
@@ -386,9 +411,13 @@ class Supervisor:
             partial = self._lose(slot, f"chunk lost with its object store: {_first_line(err)}", str(err), alive=False)
             self._recover(slot, lambda s: self._restart_or_replace(s, kill=True))
             return partial
+        if chunk is None:  # a chunk's arrays: its record follows
+            return None
         slot.chunks.append(chunk)
         if not slot.node_id and chunk.node_id == self._node_id and _process_exists(chunk.pid):
             slot.node_id = chunk.node_id  # its process is visible from here (same node and pid namespace)
+        if chunk.fault is not None:
+            return self._on_env_fault(slot, chunk.fault)
         if sum(c.length for c in slot.chunks) < self.spec.fragment_length:
             return None
         fragment, slot.chunks = _join(slot.chunks), []
@@ -406,6 +435,51 @@ class Supervisor:
         else:
             self._submit_sample(slot)
         return fragment
+
+    def _read_chunk(self, slot: _Slot) -> Fragment | None:
+        """Read the sample stream's next items: a chunk's `Fragment` record, with the ref of its
+        arrays (read before it, never fetched here) in ``transitions``; None while only the
+        arrays have arrived. Raises the call's error when the stream ends on it, StopIteration
+        when it ended with nothing pending."""
+        while True:
+            try:
+                ref = next(slot.ref)
+            except StopIteration:
+                if slot.pending is None:
+                    raise
+                # the stream ended after one item: that was no chunk's arrays but the call's error
+                error, slot.pending = slot.pending, None
+                ray.get(error)
+                raise RuntimeError(f"runner {slot.index}: sample stream ended after arrays without their record")
+            if slot.pending is None:
+                slot.pending = ref
+                if not ray.wait([slot.ref], timeout=0)[0]:
+                    return None
+                continue
+            record: Fragment = ray.get(ref)
+            record.transitions, slot.pending = [slot.pending], None
+            return record
+
+    def _on_env_fault(self, slot: _Slot, fault: EnvFault) -> Fragment | None:
+        """The runner recovered from a fault of one env process by itself: count it; the call's
+        steps before it are a shorter fragment; sample again at once (no restart)."""
+        self.metrics.add(fault.kind)
+        self.metrics.add("env_respawns")
+        self.metrics.add("lost_fragments")
+        self.metrics.add("lost_steps", fault.lost_steps)
+        chunks, slot.chunks = [c for c in slot.chunks if c.length], []
+        partial = _join(chunks) if chunks else None
+        if partial is not None:
+            self._count_delivered(partial)
+            self.metrics.add("salvaged_steps", partial.num_steps)
+        log.error("runner %d (pid %s), env %d: %s; env process respawned; %d steps lost, %d handed over", slot.index,
+                  slot.pid, fault.env_index, fault.message, fault.lost_steps, 0 if partial is None else partial.num_steps)
+        if partial is None:  # no step since the last fault: a deterministic failure stops the run
+            self._count_failure(slot, fault.message, "")
+        else:
+            slot.failures = 0
+        self._submit_sample(slot)
+        return partial
 
     def _on_started(self, slot: _Slot) -> None:
         try:
@@ -494,10 +568,14 @@ class Supervisor:
         rows_done = None
         if alive:
             try:
-                rows_done, salvaged = ray.get(slot.actor.salvage.remote(), timeout=self._heartbeat_timeout_s)
+                head, arrays = slot.actor.salvage.remote()
+                rows_done, salvaged = ray.get(head, timeout=self._heartbeat_timeout_s)
             except (GetTimeoutError, RayError):
                 salvaged = None  # dead or frozen: counted as a crash below
+            if salvaged is not None:
+                salvaged.transitions = [arrays]  # the arrays go on by ref, like a chunk's
         self._drain(slot)
+        slot.pending = None  # arrays whose record never came: that chunk is counted lost
         delivered = sum(c.length for c in slot.chunks)
         if alive and rows_done is not None:
             if salvaged is not None and rows_done - salvaged.length == delivered:
@@ -525,18 +603,24 @@ class Supervisor:
         """Read the chunks the failed call had already yielded (they outlive its process)."""
         while slot.kind == "sample" and ray.wait([slot.ref], timeout=0)[0]:
             try:
-                slot.chunks.append(ray.get(next(slot.ref)))
-            except (StopIteration, RayError):
+                chunk = self._read_chunk(slot)
+            except (StopIteration, RuntimeError, RayError):
                 return
+            if chunk is not None:
+                slot.chunks.append(chunk)
 
     def _count_delivered(self, fragment: Fragment) -> None:
         self.metrics.add("fragments")
         self.metrics.add("env_steps", fragment.num_steps)
 
     def _fail(self, slot: _Slot, message: str, detail: str) -> None:
+        slot.down_since = time.monotonic()
+        self._count_failure(slot, message, detail)
+
+    def _count_failure(self, slot: _Slot, message: str, detail: str) -> None:
+        """One more failure of ``slot`` without a fragment; `RolloutError` at the limit."""
         slot.failures += 1
         slot.last_error = f"{message}\n{detail}".strip()
-        slot.down_since = time.monotonic()
         if slot.failures >= self._max_failures:
             what = "spare runner" if slot.spare else "runner"
             raise RolloutError(
@@ -591,6 +675,13 @@ class Supervisor:
         self._submit_ready(slot)
 
 
+def _starved(beat: dict, limit: float) -> bool:
+    """The op in ``beat`` runs past ``limit`` only for want of a core: its thread is runnable, has
+    used less than ``limit`` CPU seconds, and has run less than ``STARVED_GRACE`` x ``limit``."""
+    return (bool(beat.get("op_runnable")) and beat.get("op_cpu_seconds", math.inf) < limit
+            and beat["op_seconds"] < STARVED_GRACE * limit)
+
+
 def _process_exists(pid: int) -> bool:
     """Whether process ``pid`` of this machine still runs (a zombie has exited)."""
     try:
@@ -605,22 +696,18 @@ def _same(a: Any, b: Any) -> bool:
 
 
 def _join(chunks: list[Fragment]) -> Fragment:
-    """Consecutive chunks of one runner's call as one fragment (episode steps re-indexed)."""
+    """Consecutive chunks of one runner's call as one fragment record (episode steps
+    re-indexed; the chunks' array refs kept in order: the learner joins the arrays)."""
     if len(chunks) == 1:
         return chunks[0]
     offsets = np.cumsum([0] + [c.length for c in chunks[:-1]])
-    cat = lambda name: None if getattr(chunks[0], name) is None else np.concatenate([getattr(c, name) for c in chunks], axis=1)
     last = chunks[-1]
     return Fragment(
         runner_index=last.runner_index,
         pid=last.pid,
-        obs=cat("obs"),
-        actions=cat("actions"),
-        rewards=cat("rewards"),
-        terminated=cat("terminated"),
-        truncated=cat("truncated"),
-        next_obs=cat("next_obs"),
-        next_masks=cat("next_masks"),
+        num_envs=last.num_envs,
+        length=sum(c.length for c in chunks),
+        transitions=[t for c in chunks for t in c.transitions],
         episodes=[replace(e, step=e.step + int(off)) for c, off in zip(chunks, offsets) for e in c.episodes],
         env_seconds=sum(c.env_seconds for c in chunks),
         policy_seconds=sum(c.policy_seconds for c in chunks),
@@ -629,6 +716,7 @@ def _join(chunks: list[Fragment]) -> Fragment:
         median_step_seconds=last.median_step_seconds,
         median_reset_seconds=last.median_reset_seconds,
         node_id=last.node_id,
+        fault=last.fault,
     )
 
 
