@@ -198,6 +198,8 @@ class RunConfig(Section):
     eval_landscapes: str = "sample:64:train"
     eval_tiles: int = Field(4, ge=1, description="tiles used by the periodic evaluation (it selects best.pt)")
     eval_scenarios: int = Field(16, ge=1)
+    eval_timeout_s: float = Field(1800.0, gt=0, description="deadline of one evaluation task, seconds (the first "
+                                  "also plays every baseline); past it the task is cancelled and training goes on")
     checkpoint_every_env_steps: int = Field(5_000, ge=1)
     keep_step_checkpoints: bool = True
     num_cpus: int | None = Field(None, ge=1, description="CPUs of a local Ray instance (None: all)")

@@ -72,6 +72,7 @@ def evaluate(
     planning_fires: int | None = None,
     first_index: int = 0,
     progress: bool = True,
+    warm: bool = True,
 ) -> dict[str, dict[str, np.ndarray]]:
     """Per policy, per landscape: burned fraction under the `n_scenarios` scoring fires with the
     policy's breaks ("burned"), untreated ("untreated"), and the CPU seconds the policy's episode
@@ -79,16 +80,18 @@ def evaluate(
     and choosing every break).
 
     `policies` maps a name to a factory taking a seed (the landscape's evaluation seed).
-    `first_index`: the index of ``landscapes[0]`` in its set (its seeds; for a share of a set)."""
+    `first_index`: the index of ``landscapes[0]`` in its set (its seeds; for a share of a set).
+    `warm`: first compile and run every policy once untimed (one break on two fires), so that
+    "cpu_seconds" holds no compilation; off when those seconds are not used (training's evaluation)."""
     planning_fires = n_scenarios if planning_fires is None else int(planning_fires)
     results = {name: {"burned": [], "untreated": [], "cpu_seconds": []} for name in policies}
     bar = tqdm(total=len(landscapes) * len(policies), desc=f"evaluating at {planning_fires} fires",
                unit="episode", disable=not progress, file=sys.stderr)
     for i, landscape in enumerate(landscapes, first_index):
-        if i == first_index:  # compile (numba) and warm every policy untimed: one break on two fires
-            warm = FuelBreakEnv([landscape], budget=0.5 / landscape.fuel_model.size, n_scenarios=2)
+        if warm and i == first_index:  # compile (numba) and warm every policy untimed: one break on two fires
+            warm_env = FuelBreakEnv([landscape], budget=0.5 / landscape.fuel_model.size, n_scenarios=2)
             for make_policy in policies.values():
-                run_episode(warm, make_policy(EVAL_SEED_BASE + i), EVAL_SEED_BASE + i)
+                run_episode(warm_env, make_policy(EVAL_SEED_BASE + i), EVAL_SEED_BASE + i)
         env = FuelBreakEnv([landscape], budget=budget, n_scenarios=planning_fires)
         seed = EVAL_SEED_BASE + i
         scoring = ScenarioSampler(SCORING_SEED_BASE + i, env.season).sample(landscape, n_scenarios)

@@ -9,9 +9,16 @@ runs the updates owed by the replay ratio; every ``weights_every`` updates one `
 of the weights reaches every runner with its next call. A lost fragment is counted by the
 supervisor and never replaced. Every learner call has a deadline (``learner.call_timeout_s``):
 a hung or dead learner is restarted from the latest checkpoint (`_RemoteLearner`), its lost
-updates counted. With ``rollout.runners: 0`` the same loop runs in this process
-without Ray (breakpoints and profilers work). Ctrl-C or SIGTERM ends the loop without waiting
-for the fragments in flight and writes a final checkpoint (``ray job stop`` SIGKILLs 3 s later).
+updates counted. Every ``run.eval_every_env_steps`` a greedy evaluation is launched as a Ray
+task on the learner's current weights (`_Evaluations`): sampling and training go on while it
+plays, and its result is logged at the env step it was launched at. With ``rollout.runners: 0``
+the same loop runs in this process without Ray (breakpoints and profilers work), evaluation
+included. Ctrl-C or SIGTERM ends the loop without waiting for the fragments in flight and writes
+a final checkpoint (``ray job stop`` SIGKILLs 3 s later).
+
+`train` reads top to bottom as the phases of one `_Run`: set-up (Ray, learner, pre-training,
+runners, logs), the loop (sample, train, publish weights, log, evaluate, checkpoint), the end
+(final evaluation and checkpoint) and the clean-up.
 
 Run folder ``<run.out_dir>/<run.name>/``: ``config.yaml`` (resolved), ``tb/`` (TensorBoard),
 ``checkpoints/{latest,best,step_<N>}.pt``, ``faults/`` (fault-injection log when enabled).
@@ -19,11 +26,14 @@ Run folder ``<run.out_dir>/<run.name>/``: ``config.yaml`` (resolved), ``tb/`` (T
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import logging
 import math
 import os
 import signal
 import time
+from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,8 +49,7 @@ from .dqn.checkpoint import load_checkpoint, save_checkpoint
 from .dqn.algorithm import DQN, check_saved_replay
 from .dqn.exploration import QPolicy
 from .env import OBSERVATION_LAYERS, FuelBreakEnv
-from .evaluate import evaluate
-from .landscape import load_landscapes, synthetic_landscape
+from .evaluate import eval_landscapes, evaluate
 from .placement import BASELINES
 
 log = logging.getLogger("firebreak.train")
@@ -144,7 +153,8 @@ class _LocalLearner:
         self.learner.save_replay(path)
 
     def state_dict(self):
-        return self.learner.state_dict()
+        """A copy (the live tensors change with the next update), as a remote learner's is."""
+        return copy.deepcopy(self.learner.state_dict())
 
     def set_restore_point(self, state):
         pass
@@ -342,33 +352,192 @@ class _LocalSampler:
         pass
 
 
+@dataclass
+class Counters:
+    """The run's progress; a checkpoint's ``counters`` (its keys are read back on --resume).
+
+    `updates` counts every gradient step, `pretrain_updates` those on demonstrations before
+    sampling, `lost_updates` those a learner restart lost (they count as done: not run again).
+    `train_seconds` is wall time (s) of this run and those it resumes; `best_eval_burned` the lowest
+    greedy burned fraction an evaluation has measured (best.pt's)."""
+
+    env_steps: int = 0
+    fragments: int = 0
+    updates: int = 0
+    pretrain_updates: int = 0
+    lost_updates: int = 0
+    episodes: int = 0
+    train_seconds: float = 0.0
+    best_eval_burned: float = math.inf
+
+    @classmethod
+    def from_checkpoint(cls, saved: dict) -> Counters:
+        defaults = {f.name: f.default for f in dataclasses.fields(cls)}
+        return cls(**{k: type(defaults[k])(v) for k, v in saved.items() if k in defaults})
+
+
 class Evaluator:
-    """Greedy evaluation on `run.eval_landscapes` (training tiles by default: it selects best.pt)
-    against the baselines (computed once per run), on fires never trained on."""
+    """Greedy evaluation of Q-network weights on `run.eval_landscapes` against the baselines, on
+    fires never trained on (`firebreak.evaluate`'s evaluation seeds). The default source is the
+    training tiles: this evaluation selects best.pt, so the held-out tiles stay unseen.
+
+    The source is read by `firebreak.evaluate.eval_landscapes` (the one parser: a
+    ``synthetic:<size>`` source cycles its kinds, a ``sample:<size>`` source gives all its tiles
+    unless a split is named); the first `run.eval_tiles` landscapes are kept. Picklable: it is
+    sent once to the evaluation tasks."""
 
     def __init__(self, cfg: Config):
-        source, n = cfg.run.eval_landscapes, cfg.run.eval_tiles
-        if source.startswith("synthetic:"):  # fixed tiles, seeds above the training range
-            _, size, *kind = source.split(":")
-            self.landscapes = [synthetic_landscape((int(size),) * 2, 2**31 + i, kind=(kind or ["mixed"])[0])
-                               for i in range(n)]
-        else:
-            self.landscapes = load_landscapes(source)[:n]
-        self.kwargs = {"budget": cfg.env.budget, "n_scenarios": cfg.run.eval_scenarios, "progress": False}
-        self.baselines: dict[str, float] | None = None
+        source = cfg.run.eval_landscapes
+        try:
+            self.landscapes = eval_landscapes(source, split="all", n=cfg.run.eval_tiles)
+        except ValueError as err:  # LandscapeError too
+            raise ConfigError(f"run.eval_landscapes={source!r}: {err}") from None
+        self.network = (cfg.learner.network, dict(cfg.learner.network_kwargs), len(OBSERVATION_LAYERS))
+        # no warm-up episodes: their only use is honest CPU seconds, which are not reported here
+        self.kwargs = {"budget": cfg.env.budget, "n_scenarios": cfg.run.eval_scenarios, "progress": False,
+                       "warm": False}
 
-    def __call__(self, policy: QPolicy) -> dict[str, float]:
-        if self.baselines is None:
-            results = evaluate(BASELINES, self.landscapes, **self.kwargs)
-            self.untreated = float(np.mean(results["random"]["untreated"]))
-            self.baselines = {name: float(np.mean(r["burned"])) for name, r in results.items()}
+    def baselines(self) -> dict[str, Any]:
+        """Mean burned fraction (share of burnable cells) untreated and with each baseline's breaks:
+        ``{"untreated": float, "burned": {name: float}}``. The costly part: compute it once per run."""
+        results = evaluate(BASELINES, self.landscapes, **self.kwargs)
+        return {"untreated": float(np.mean(results["random"]["untreated"])),
+                "burned": {name: float(np.mean(r["burned"])) for name, r in results.items()}}
+
+    def __call__(self, weights: dict, baselines: dict | None = None,
+                 torch_threads: int | None = None) -> tuple[dict[str, float], dict[str, Any]]:
+        """(the ``eval/*`` metrics of the greedy policy of `weights`, the baselines used). The
+        baselines (`baselines()`) are computed when not given: pass them back on the next call."""
+        baselines = baselines or self.baselines()
+        kind, kwargs, in_channels = self.network
+        policy = QPolicy(kind, kwargs, in_channels, epsilon=0.0, torch_threads=torch_threads)
+        policy.set_weights({"weights": weights, "epsilon": 0.0})
         greedy = {"dqn": lambda seed: (lambda env: policy.greedy(env.observation(), env.action_masks()))}
         burned = float(np.mean(evaluate(greedy, self.landscapes, **self.kwargs)["dqn"]["burned"]))
-        best = min(v for k, v in self.baselines.items() if k != "random")
-        out = {"eval/burned_fraction_dqn": burned, "eval/reduction_dqn": 1 - burned / self.untreated,
-               "eval/ratio_vs_random": burned / self.baselines["random"], "eval/ratio_vs_best_heuristic": burned / best}
-        out.update({f"eval/reduction_{k}": 1 - v / self.untreated for k, v in self.baselines.items()})
-        return out
+        untreated, others = baselines["untreated"], baselines["burned"]
+        best = min(v for k, v in others.items() if k != "random")
+        metrics = {"eval/burned_fraction_dqn": burned, "eval/reduction_dqn": 1 - burned / untreated,
+                   "eval/ratio_vs_random": burned / others["random"], "eval/ratio_vs_best_heuristic": burned / best}
+        metrics.update({f"eval/reduction_{k}": 1 - v / untreated for k, v in others.items()})
+        return metrics, baselines
+
+
+def _evaluation_task(evaluator: Evaluator, weights: dict, baselines: dict | None):
+    """The body of an evaluation Ray task: `Evaluator.__call__` on one thread (it shares its node's
+    cores with the runners)."""
+    return evaluator(weights, baselines, torch_threads=1)
+
+
+@dataclass
+class _Launch:
+    """One evaluation: launched at env step `step` on the learner `state` of that moment (its
+    Q-network weights are what is evaluated; best.pt is written from this state and `counters`)."""
+
+    step: int
+    state: dict
+    counters: Counters
+    started: float  # time.monotonic() at the launch
+    ref: Any = None  # the Ray task's ObjectRef; None when it ran in this process
+    result: tuple | None = None  # in this process: (metrics, baselines)
+    error: Exception | None = None  # in this process: what it raised
+
+
+class _Evaluations:
+    """The run's periodic evaluations, at most one at a time.
+
+    With `remote`, each is a Ray task (`_evaluation_task`) on a ``ray.put`` of the weights, so the
+    runners and the learner go on while it plays; it takes no CPU reservation (it borrows CPU time
+    as the driver's evaluation did, rather than idle a reserved core between evaluations) and runs
+    on the driver's node when it can. The first task also computes the baselines; they are kept
+    and sent with every later task. A task past `timeout_s` (``run.eval_timeout_s``) is cancelled
+    (its worker killed); a failed or cancelled one is logged and counted in `failed`, and training
+    goes on. An evaluation due while one is still running is skipped (counted in `skipped`), never
+    waited for. Without `remote` (``rollout.runners: 0``) it runs in this process at the launch."""
+
+    def __init__(self, evaluator: Evaluator, *, timeout_s: float, remote: bool):
+        self.evaluator, self.timeout_s, self.remote = evaluator, timeout_s, remote
+        self.baselines: dict | None = None
+        self.pending: _Launch | None = None
+        self.last_step: int | None = None  # env step of the latest launch
+        self.launched = self.done = self.failed = self.skipped = 0
+        if remote:
+            import ray
+            from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+            self._evaluator_ref = ray.put(evaluator)  # the landscapes travel once
+            node = ray.get_runtime_context().get_node_id()
+            self._task = ray.remote(_evaluation_task).options(
+                num_cpus=0, max_retries=0, scheduling_strategy=NodeAffinitySchedulingStrategy(node, soft=True))
+
+    def launch(self, step: int, state: dict, counters: Counters) -> bool:
+        """Start evaluating the Q-network of learner `state` (taken at env step `step`); False
+        (skipped, counted) while the previous evaluation is still running."""
+        if self.pending is not None:
+            self.skipped += 1
+            log.warning("evaluation due at env step %d skipped: the one launched at env step %d is still running "
+                        "(raise run.eval_every_env_steps, or lower run.eval_tiles or run.eval_scenarios)",
+                        step, self.pending.step)
+            return False
+        weights = {name: tensor.detach().cpu() for name, tensor in state["dqn"]["q_network"].items()}
+        launch = _Launch(step, state, counters, time.monotonic())
+        if self.remote:
+            import ray
+
+            launch.ref = self._task.remote(self._evaluator_ref, ray.put(weights), self.baselines)
+        else:
+            try:
+                launch.result = self.evaluator(weights, self.baselines)
+            except Exception as err:  # counted like a failed task; the traceback is logged in poll
+                launch.error = err
+        self.pending, self.last_step = launch, step
+        self.launched += 1
+        return True
+
+    def poll(self, timeout_s: float = 0.0) -> tuple[_Launch, dict[str, float]] | None:
+        """(the launch, its ``eval/*`` metrics) once the evaluation in flight has finished; None
+        while none is or it is still running after waiting up to `timeout_s` seconds, and when it
+        failed or passed its deadline (then it is logged, counted in `failed` and dropped)."""
+        launch = self.pending
+        if launch is None:
+            return None
+        if launch.ref is not None:
+            import ray
+
+            left = launch.started + self.timeout_s - time.monotonic()
+            if not ray.wait([launch.ref], timeout=max(min(timeout_s, left), 0.0))[0]:
+                if timeout_s < left:  # (ray.wait may return a little before its timeout)
+                    return None
+                ray.cancel(launch.ref, force=True)
+                return self._failed(f"passed its deadline (run.eval_timeout_s={self.timeout_s:g} s) and was "
+                                    "cancelled; raise run.eval_timeout_s or lower run.eval_tiles or run.eval_scenarios")
+            try:
+                launch.result = ray.get(launch.ref)
+            except ray.exceptions.RayError as err:  # the task raised, or its worker died
+                return self._failed(f"failed: {err}")
+        elif launch.error is not None:
+            return self._failed(f"failed: {launch.error!r}", exc_info=launch.error)
+        self.pending = None
+        self.done += 1
+        metrics, self.baselines = launch.result
+        return launch, metrics
+
+    def _failed(self, why: str, exc_info=None) -> None:
+        log.error("evaluation launched at env step %d %s; training goes on", self.pending.step, why, exc_info=exc_info)
+        self.pending = None
+        self.failed += 1
+        return None
+
+    def close(self) -> None:
+        """Cancel the evaluation in flight (the run ends without its result)."""
+        if self.pending is not None and self.pending.ref is not None:
+            import ray
+
+            log.info("evaluation launched at env step %d cancelled: the run ended", self.pending.step)
+            ray.cancel(self.pending.ref, force=True)
+        self.pending = None
+
+    def stats(self) -> dict[str, int]:
+        return {"launched": self.launched, "done": self.done, "failed": self.failed, "skipped": self.skipped}
 
 
 def _check_cpus(cfg: Config, available: float, strict: bool) -> None:
@@ -431,295 +600,423 @@ def _check_resume(cfg: Config, payload: dict, model: dict, path: str) -> None:
                           "--config (the checkpoint's own config is used) or set those keys as the checkpoint has them")
 
 
+class _Run:
+    """One training run: its state and the phases `train` calls in order.
+
+    The constructor does everything that needs no Ray and can fail fast (the resume checkpoint,
+    the evaluation source, the run folder); the signal handlers are installed last, so a failure
+    there leaves them alone. `close` releases whatever was started, after an error too."""
+
+    def __init__(self, cfg: Config, resume: str | None):
+        self.cfg = cfg
+        self.run_dir = Path(cfg.run.out_dir) / cfg.run.name
+        self.ckpt_dir = self.run_dir / "checkpoints"
+        self.resume = str(self.ckpt_dir / "latest.pt") if resume == "latest" else resume
+        self.payload = load_checkpoint(self.resume) if self.resume else None
+        self.env_kwargs = cfg.env.model_dump()
+        self.obs_shape = FuelBreakEnv(**self.env_kwargs).observation_space.shape
+        self.replay_layout = {"static_channels": FuelBreakEnv.static_channels,  # stored once per episode
+                              "episode_steps": max(1, round(cfg.env.budget * self.obs_shape[1] * self.obs_shape[2]))}
+        self.model = {"kind": cfg.learner.network, "kwargs": cfg.learner.network_kwargs,
+                      "obs_shape": list(self.obs_shape), "obs_layers": list(OBSERVATION_LAYERS)}
+        if self.payload is not None:
+            _check_resume(cfg, self.payload, self.model, self.resume)
+            check_saved_replay(self.payload["learner"], dqn_config(cfg), self.obs_shape)  # here, not as a dead actor
+        self.evaluator = Evaluator(cfg)  # a bad run.eval_landscapes fails here, before minutes of set-up
+        self.counters = Counters.from_checkpoint(self.payload["counters"]) if self.payload else Counters()
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        (self.run_dir / "config.yaml").write_text(yaml.safe_dump(cfg.model_dump(), sort_keys=False))
+        self.faults = None
+        if cfg.faults.enabled:
+            self.faults = {k: v for k, v in cfg.faults.model_dump().items() if k != "enabled"}
+            self.faults["log_dir"] = str((self.run_dir / "faults").resolve())
+
+        self.started = time.monotonic()  # the time budget covers the warm start too
+        self.deadline = self.started + (cfg.run.time_budget_s if cfg.run.time_budget_s is not None else math.inf)
+        self.seconds_before = self.counters.train_seconds  # of the runs this one resumes
+        self.started_ray = False
+        self.learner = self.sampler = self.writer = self.bar = self.evals = None
+        self.learner_info: dict = {}
+        self.pretrain_metrics: dict[str, float] = {}
+        self.metrics: dict[str, float] = {}  # the latest training call's
+        self.latest_eval: dict[str, float] = {}
+        self.final: Path | None = None
+        self.session_steps = 0  # env steps sampled by this session (not those it resumes)
+        self.recent_returns: deque[float] = deque(maxlen=50)
+        self.sampler_stats: dict = {}
+        self.lost_seen = 0  # the learner's lost updates already in counters
+        self.last_weights = self.last_eval = self.last_ckpt = self.counters.env_steps
+        self.train_started = time.monotonic()  # of the training call in flight (updates/s)
+        self.stop = _Stop()
+
+    # --- set-up ---------------------------------------------------------------------------------
+
+    @property
+    def runners(self) -> int:
+        return self.cfg.rollout.runners
+
+    def connect(self, address: str | None, ray_init_kwargs: dict | None) -> None:
+        """Join or start Ray (not with rollout.runners: 0) and check that the actors fit it."""
+        if self.runners == 0:
+            return
+        import ray
+
+        if not ray.is_initialized():
+            address = address or ("auto" if os.environ.get("RAY_ADDRESS") else "local")
+            kwargs = {"num_cpus": self.cfg.run.num_cpus} if address == "local" and self.cfg.run.num_cpus else {}
+            ray.init(address=address, **{**kwargs, **(ray_init_kwargs or {})})
+            self.stop.rearm()
+            self.started_ray = True
+        _check_cpus(self.cfg, ray.cluster_resources().get("CPU", 0.0), strict=self.started_ray)
+
+    def start_learner(self, progress: bool) -> None:
+        """The demonstrations, then the learner (an actor behind deadlines, or in this process),
+        then latest.pt: a learner restarted from here on has a checkpoint to reload."""
+        cfg = self.cfg
+        saved = self.payload["learner"] if self.payload is not None else None
+        if self.runners > 0:
+            import ray
+
+            from .rollout.learner import create_learner, create_restore_point
+
+            # the expert episodes run before the runners exist: on 2 cores they need the CPUs
+            demonstrations = _collect_demonstrations(cfg, self.env_kwargs, progress)
+            if demonstrations:  # played before the learner starts: its first call's deadline does not cover them
+                ray.wait(demonstrations, num_returns=len(demonstrations), fetch_local=False)
+            restore_point = create_restore_point(saved)
+            handle = create_learner(
+                dqn_config(cfg), self.obs_shape, restore_point, cfg.run.seed, num_gpus=cfg.learner.num_gpus,
+                num_cpus=cfg.learner.num_cpus, resources=cfg.learner.resources, max_restarts=cfg.learner.max_restarts,
+                demonstrations=demonstrations, **self.replay_layout)
+            self.learner = _RemoteLearner(handle, restore_point, max_restarts=cfg.learner.max_restarts,
+                                          call_timeout_s=cfg.learner.call_timeout_s,
+                                          restart_timeout_s=cfg.learner.restart_timeout_s)
+        else:
+            self.learner = _LocalLearner(dqn_config(cfg), self.obs_shape, self.payload, cfg.run.seed,
+                                         _collect_demonstrations(cfg, self.env_kwargs, progress), **self.replay_layout)
+        self.learner_info = self.learner.info()
+        log.info("learner on %s (pid %s)%s", self.learner_info["device"], self.learner_info["pid"],
+                 f", restored from {self.resume}" if self.learner_info["restored"] else "")
+        self.checkpoint("latest.pt")
+
+    def pretrain(self, progress: bool) -> None:
+        """Pre-train on the demonstrations (a fresh run only: a resumed run's checkpoint holds the
+        pre-trained networks), then write latest.pt."""
+        if self.payload is not None:
+            return
+        self.pretrain_metrics = _pretrain(self.cfg, self.learner, deadline=self.deadline, stop=self.stop,
+                                          progress=progress)
+        if self.pretrain_metrics:
+            self.resync()
+            self.counters.updates = self.counters.pretrain_updates = int(self.pretrain_metrics["updates"])
+            self.counters.lost_updates = self.lost_seen = self.learner.lost_updates  # not owed again
+            self.checkpoint("latest.pt")
+
+    def start_sampler(self) -> None:
+        """The env runners under a `Supervisor` (after pre-training: on 2 cores it needs the CPUs
+        the runners take), or one runner in this process."""
+        cfg, obs_channels = self.cfg, self.obs_shape[0]
+        factory = EnvFactory(self.env_kwargs, self.faults)
+        if self.runners == 0:
+            self.sampler = _LocalSampler(factory, QPolicy(cfg.learner.network, cfg.learner.network_kwargs,
+                                                          obs_channels, torch_threads=None), cfg)
+            return
+        from .rollout import RunnerSpec, Supervisor
+
+        spec = RunnerSpec(
+            env_factory=factory,
+            policy_for_runner=lambda i: QPolicy(cfg.learner.network, cfg.learner.network_kwargs, obs_channels,
+                                                runner_index=i, num_runners=cfg.rollout.runners,
+                                                apex_alpha=cfg.exploration.apex_alpha),
+            envs_per_runner=cfg.rollout.envs_per_runner, fragment_length=cfg.rollout.fragment_length,
+            seed=cfg.run.seed + self.counters.fragments * 7919,  # a resumed run draws new episodes
+            num_cpus=cfg.rollout.num_cpus_per_runner, resources=cfg.rollout.runner_resources,
+            max_restarts=cfg.rollout.max_restarts, isolate_envs=cfg.rollout.isolate_envs)
+        memory = None if cfg.rollout.memory_limit_mb is None else int(cfg.rollout.memory_limit_mb * 2**20)
+        self.sampler = Supervisor(spec, cfg.rollout.runners, sample_timeout_s=cfg.rollout.sample_timeout_s,
+                                  min_timeout_s=cfg.rollout.min_timeout_s, first_timeout_s=cfg.rollout.first_timeout_s,
+                                  max_consecutive_failures=cfg.rollout.max_consecutive_failures,
+                                  memory_limit_bytes=memory, stall_factor=cfg.rollout.stall_factor,
+                                  stall_floor_s=cfg.rollout.stall_floor_s, spare_runners=cfg.rollout.spare_runners,
+                                  chunk_length=cfg.rollout.chunk_length)
+
+    def start_logging(self, progress: bool) -> None:
+        """TensorBoard, the evaluations and the progress bar."""
+        from torch.utils.tensorboard import SummaryWriter
+
+        self.writer = SummaryWriter(str(self.run_dir / "tb"))
+        if self.pretrain_metrics:
+            for key in ("loss", "expert_loss", "q_mean", "td_error"):
+                self.writer.add_scalar(f"pretrain/{key}", self.pretrain_metrics[key], 0)
+        self.evals = _Evaluations(self.evaluator, timeout_s=self.cfg.run.eval_timeout_s, remote=self.runners > 0)
+        total = self.cfg.run.total_env_steps
+        self.bar = tqdm(total=total, initial=min(self.counters.env_steps, total), unit="step", desc="training",
+                        disable=not progress, dynamic_ncols=True)
+
+    # --- the loop -------------------------------------------------------------------------------
+
+    @property
+    def epsilon(self) -> float:
+        x = self.cfg.exploration
+        return linear_schedule(x.epsilon_start, x.epsilon_end, x.decay_env_steps, self.counters.env_steps)
+
+    def running(self) -> bool:
+        """Whether to sample another fragment: not at the step budget, the time budget or a stop signal."""
+        if self.stop or self.counters.env_steps >= self.cfg.run.total_env_steps:
+            return False
+        if time.monotonic() >= self.deadline:
+            self.stop.reason = "time budget"
+            return False
+        return True
+
+    def record(self, fragment) -> None:
+        """Count a fragment and log its finished episodes."""
+        c = self.counters
+        c.env_steps += fragment.num_steps
+        c.fragments += 1
+        self.session_steps += fragment.num_steps
+        for episode in fragment.episodes:
+            c.episodes += 1
+            self.recent_returns.append(episode.return_)
+            self.writer.add_scalar("episode/return", episode.return_, c.env_steps)
+            for key in ("burned_fraction", "baseline_burned_fraction", "relative_reduction"):
+                if key in episode.info:
+                    self.writer.add_scalar(f"episode/{key}", episode.info[key], c.env_steps)
+        self.bar.update(min(fragment.num_steps, self.bar.total - self.bar.n))
+
+    def owed_updates(self) -> int:
+        """Updates the replay ratio asks for by now and not yet run (pre-training and updates lost
+        to a learner restart excluded: those are not run again)."""
+        c, learner = self.counters, self.cfg.learner
+        done = c.updates - c.pretrain_updates + c.lost_updates
+        return int(learner.replay_ratio * max(c.env_steps - learner.learning_starts, 0)) - done
+
+    def train_step(self) -> None:
+        """Keep the replay ratio with one training call in flight: take the finished call's
+        metrics and start the next. Past two fragments' worth of owed updates, wait for the call
+        (up to its deadline) instead of sampling further ahead of the learner."""
+        cfg, step = self.cfg, self.counters.env_steps
+        lag_limit = 2 * cfg.learner.replay_ratio * cfg.rollout.envs_per_runner * cfg.rollout.fragment_length
+        done, result = self.learner.finished_train(wait=self.owed_updates() > lag_limit)
+        if self.resync():  # the restarted learner has the checkpoint's weights: the runners get them now
+            self.publish_weights()
+        if not done:
+            return
+        if result is not None:
+            rate = (result["updates"] - self.counters.updates) / max(time.monotonic() - self.train_started, 1e-9)
+            self.writer.add_scalar("learner/updates_per_s", rate, step)
+            self.counters.updates = int(result["updates"])
+            self.metrics = result
+            for key in ("loss", "q_mean", "td_error", "grad_norm", "replay_size", "beta", "expert_loss"):
+                if key in result:  # expert_loss: with demonstrations only
+                    self.writer.add_scalar(f"learner/{key}", result[key], step)
+        owed = self.owed_updates()
+        if owed > 0:  # in chunks of two fragments' worth: each call stays well inside its deadline
+            self.train_started = time.monotonic()
+            self.learner.start_train(min(owed, max(int(lag_limit), 1)))
+
+    def publish_weights(self) -> None:
+        """One copy of the learner's weights and the current epsilon to every runner."""
+        self.sampler.set_weights({"weights": self.learner.get_weights(), "epsilon": self.epsilon})
+        self.last_weights = self.counters.updates
+
+    def publish_weights_if_due(self) -> None:
+        if self.counters.updates - self.last_weights >= self.cfg.learner.weights_every:
+            self.publish_weights()
+
+    def log_progress(self) -> None:
+        """Throughput, epsilon and fault counts at the current env step; the progress bar."""
+        w, step, elapsed = self.writer, self.counters.env_steps, time.monotonic() - self.started
+        w.add_scalar("rollout/env_steps_per_s", self.session_steps / elapsed, step)
+        w.add_scalar("explore/epsilon", self.epsilon, step)
+        faults = self.sampler.stats()
+        for key in ("hangs", "crashes", "env_errors", "restarts", "replacements", "recycled", "lost_steps",
+                    "lost_fragments", "salvaged_steps", "spare_takeovers"):
+            if key in faults:
+                w.add_scalar(f"faults/{key}", faults[key], step)
+        w.add_scalar("faults/learner_restarts", self.learner.restarts, step)
+        w.add_scalar("faults/learner_hangs", self.learner.hangs, step)
+        w.add_scalar("faults/learner_lost_updates", self.counters.lost_updates, step)
+        w.add_scalar("faults/eval_failures", self.evals.failed, step)
+        w.add_scalar("eval/skipped", self.evals.skipped, step)
+        self.bar.set_postfix(frag_s=f"{self.counters.fragments / max(elapsed, 1e-9):.1f}", eps=f"{self.epsilon:.2f}",
+                             loss=f"{self.metrics.get('loss', math.nan):.3g}",
+                             faults=int(sum(faults.get(k, 0) for k in ("hangs", "crashes", "env_errors"))))
+
+    def launch_eval(self) -> None:
+        """Evaluate the learner's network as it is now, at the current env step: in the background
+        with runners (`collect_eval` takes the result later), else here and now."""
+        state, counters = self.snapshot()
+        self.evals.launch(self.counters.env_steps, state, counters)
+        self.last_eval = self.counters.env_steps
+        self.collect_eval()  # in this process it has finished already
+
+    def collect_eval(self, wait_s: float = 0.0) -> None:
+        """Log a finished evaluation at the env step it was launched at (its lag, in env steps,
+        too) and write best.pt from the evaluated state when it is the best so far."""
+        done = self.evals.poll(wait_s)
+        if done is None:
+            return
+        launch, metrics = done
+        for key, value in metrics.items():
+            self.writer.add_scalar(key, value, launch.step)
+        self.writer.add_scalar("eval/lag_env_steps", self.counters.env_steps - launch.step, launch.step)
+        self.latest_eval = metrics
+        burned = metrics["eval/burned_fraction_dqn"]
+        if burned < self.counters.best_eval_burned:
+            self.counters.best_eval_burned = launch.counters.best_eval_burned = burned
+            self._save("best.pt", launch.state, launch.counters)
+
+    def evaluate_if_due(self) -> None:
+        self.collect_eval()
+        if self.counters.env_steps - self.last_eval >= self.cfg.run.eval_every_env_steps:
+            self.launch_eval()
+
+    def checkpoint_if_due(self) -> None:
+        step = self.counters.env_steps
+        if step - self.last_ckpt >= self.cfg.run.checkpoint_every_env_steps:
+            self.checkpoint("latest.pt")
+            if self.cfg.run.keep_step_checkpoints:
+                self.checkpoint(f"step_{step}.pt")
+            self.last_ckpt = step
+
+    # --- learner state --------------------------------------------------------------------------
+
+    def resync(self) -> bool:
+        """After a learner restart: take its update count and count the updates it lost."""
+        if not self.learner.restarted:
+            return False
+        self.learner.restarted = False
+        self.counters.lost_updates += self.learner.lost_updates - self.lost_seen
+        self.lost_seen = self.learner.lost_updates
+        self.counters.updates = self.learner.updates
+        return True
+
+    def snapshot(self) -> tuple[dict, Counters]:
+        """The learner's state now and a copy of the counters that go with it."""
+        self.counters.train_seconds = self.seconds_before + time.monotonic() - self.started
+        state = self.learner.state_dict()
+        self.resync()  # the state may come from a learner restarted by that very call
+        return state, dataclasses.replace(self.counters)
+
+    def checkpoint(self, name: str) -> Path:
+        """checkpoints/<name> from the learner's state now; latest.pt also becomes the restore point
+        of a restarted learner (and saves the replay beside it with learner.save_replay)."""
+        if name == "latest.pt" and self.cfg.learner.save_replay:  # before state_dict: the state names the file
+            self.learner.save_replay((self.ckpt_dir / "latest.replay.npz").resolve())
+        state, counters = self.snapshot()
+        path = self._save(name, state, counters)
+        if name == "latest.pt":
+            self.learner.set_restore_point(state)
+        return path
+
+    def _save(self, name: str, state: dict, counters: Counters) -> Path:
+        return save_checkpoint(self.ckpt_dir / name, learner_state=state, model=self.model,
+                               config=self.cfg.model_dump(), counters=dataclasses.asdict(counters))
+
+    # --- the end --------------------------------------------------------------------------------
+
+    def finish(self) -> None:
+        """Take the last training call; unless a stop signal ended the run, await the evaluation in
+        flight and a final one (unless one was launched at this env step; each up to
+        run.eval_timeout_s); write the final latest.pt."""
+        _, result = self.learner.finished_train(wait=True)
+        self.resync()
+        if result is not None:
+            self.counters.updates = int(result["updates"])
+        if self.stop.reason in (None, "time budget"):
+            timeout = self.cfg.run.eval_timeout_s
+            self.collect_eval(timeout)
+            if self.evals.last_step != self.counters.env_steps:  # not twice at one step
+                self.launch_eval()
+                self.collect_eval(timeout)
+        else:  # SIGTERM: Ray's stop window is seconds; keep a finished result, cancel one in flight
+            self.collect_eval()
+        self.final = self.checkpoint("latest.pt")
+
+    def close(self) -> None:
+        """Release what was started, as it was before; after an error mid-run, first keep what was
+        learned in latest.pt."""
+        self.stop.restore()
+        try:
+            if self.bar is not None:
+                self.bar.close()
+            if self.writer is not None:
+                self.writer.close()
+            if self.final is None and self.learner is not None and self.counters.env_steps > 0:
+                try:
+                    self.final = self.checkpoint("latest.pt")
+                except Exception:  # the error being raised says more than this one
+                    log.exception("could not write a final checkpoint")
+            if self.sampler is not None:
+                self.sampler_stats = self.sampler.stats()
+                self.sampler.close()
+        finally:
+            if self.evals is not None:
+                self.evals.close()
+            if self.started_ray:
+                import ray
+
+                ray.shutdown()
+            elif self.runners > 0 and self.learner is not None:  # a Ray instance the caller owns: release the actors
+                import ray
+
+                ray.kill(self.learner.handle)
+                ray.kill(self.learner.restore_point)
+
+    def summary(self) -> dict[str, Any]:
+        """Counters, rates, faults, the latest evaluation and the final checkpoint's path."""
+        c, elapsed, faults = self.counters, time.monotonic() - self.started, self.sampler_stats
+        return {
+            "run_dir": str(self.run_dir), "stopped_by": self.stop.reason, "env_steps": c.env_steps,
+            "fragments": c.fragments, "updates": c.updates, "pretrain_updates": c.pretrain_updates,
+            "episodes": c.episodes, "seconds": elapsed, "env_steps_per_s": self.session_steps / max(elapsed, 1e-9),
+            "mean_return_last_50": float(np.mean(self.recent_returns)) if self.recent_returns else math.nan,
+            "learner_device": self.learner_info["device"], "learner_restarts": self.learner.restarts,
+            "learner_hangs": self.learner.hangs, "learner_lost_updates": self.learner.lost_updates,
+            "faults": {k: faults[k] for k in ("hangs", "crashes", "env_errors", "restarts", "replacements", "recycled",
+                                              "lost_fragments", "lost_steps", "salvaged_steps", "spare_takeovers",
+                                              "env_respawns")
+                       if k in faults},
+            "eval": self.latest_eval, "evaluations": self.evals.stats(), "checkpoint": str(self.final),
+        }
+
+
 def train(cfg: Config, *, address: str | None = None, resume: str | None = None, progress: bool = True,
           ray_init_kwargs: dict | None = None) -> dict[str, Any]:
-    """Train as `cfg` says; returns the summary (counters, faults, best evaluation, paths).
+    """Train as `cfg` says; returns the summary (counters, faults, latest evaluation, paths).
 
     address: ``"local"`` (a private Ray instance), ``"auto"`` (the running cluster, e.g. under
     ``ray job submit``) or ``"ray://host:10001"``; None: ``RAY_ADDRESS`` when set, else local.
     resume: a checkpoint path or ``"latest"`` (this run's latest.pt): continues its counters,
     epsilon, optimizer and target network; the replay is refilled, or reloaded when the run saved it
-    (``learner.save_replay``).
+    (``learner.save_replay``). ray_init_kwargs: extra `ray.init` arguments when it starts Ray.
     """
-    from torch.utils.tensorboard import SummaryWriter
-
-    run_dir = Path(cfg.run.out_dir) / cfg.run.name
-    ckpt_dir = run_dir / "checkpoints"
-    if resume == "latest":
-        resume = str(ckpt_dir / "latest.pt")
-    payload = load_checkpoint(resume) if resume else None
-    env_kwargs = cfg.env.model_dump()
-    obs_shape = FuelBreakEnv(**env_kwargs).observation_space.shape
-    replay_layout = {"static_channels": FuelBreakEnv.static_channels,  # stored once per episode
-                     "episode_steps": max(1, round(cfg.env.budget * obs_shape[1] * obs_shape[2]))}
-    model = {"kind": cfg.learner.network, "kwargs": cfg.learner.network_kwargs, "obs_shape": list(obs_shape),
-             "obs_layers": list(OBSERVATION_LAYERS)}
-    if payload is not None:
-        _check_resume(cfg, payload, model, resume)
-        check_saved_replay(payload["learner"], dqn_config(cfg), obs_shape)  # fails here, not as a dead actor
-    evaluator = Evaluator(cfg)  # a bad run.eval_landscapes fails here, before minutes of set-up
-    # updates counts all gradient steps; pretrain_updates those on demonstrations before sampling;
-    # lost_updates those a learner restart lost (run again: they count as not done)
-    counters = {"env_steps": 0, "fragments": 0, "updates": 0, "pretrain_updates": 0, "lost_updates": 0,
-                "episodes": 0, "train_seconds": 0.0, "best_eval_burned": math.inf}
-    if payload is not None:
-        counters.update({k: float(v) if k in ("train_seconds", "best_eval_burned") else int(v)
-                         for k, v in payload["counters"].items() if k in counters})
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "config.yaml").write_text(yaml.safe_dump(cfg.model_dump(), sort_keys=False))
-
-    faults = None
-    if cfg.faults.enabled:
-        faults = {k: v for k, v in cfg.faults.model_dump().items() if k != "enabled"}
-        faults["log_dir"] = str((run_dir / "faults").resolve())
-    runners = cfg.rollout.runners
-    started = time.monotonic()  # the time budget covers the warm start too
-    deadline = started + (cfg.run.time_budget_s if cfg.run.time_budget_s is not None else math.inf)
-    seconds_before = counters["train_seconds"]  # of the runs this one resumes
-    stop = _Stop()
-    started_ray = False
-    learner = sampler = writer = bar = None
-    final = None
-    session_steps = 0
-    recent_returns: list[float] = []
-    latest_eval: dict[str, float] = {}
-    info: dict = {}
-
-    def checkpoint(name: str) -> Path:
-        if name == "latest.pt" and cfg.learner.save_replay:  # before state_dict: the state names the file
-            learner.save_replay((ckpt_dir / "latest.replay.npz").resolve())
-        counters["train_seconds"] = seconds_before + time.monotonic() - started
-        state = learner.state_dict()
-        resync()  # the state may come from a learner restarted by that very call
-        path = save_checkpoint(ckpt_dir / name, learner_state=state, model=model, config=cfg.model_dump(),
-                               counters=dict(counters))
-        if name == "latest.pt":
-            learner.set_restore_point(state)
-        return path
-
-    lost_seen = [0]  # the learner's lost updates already in counters
-
-    def resync() -> bool:
-        """After a learner restart: take its update count and count the updates lost."""
-        if not learner.restarted:
-            return False
-        learner.restarted = False
-        counters["lost_updates"] += learner.lost_updates - lost_seen[0]
-        lost_seen[0] = learner.lost_updates
-        counters["updates"] = learner.updates
-        return True
-
+    run = _Run(cfg, resume)
     try:  # on any error: actors, Ray, signal handlers and files are released as they were
-        if runners > 0:
-            import ray
-
-            if not ray.is_initialized():
-                address = address or ("auto" if os.environ.get("RAY_ADDRESS") else "local")
-                kwargs = {"num_cpus": cfg.run.num_cpus} if address == "local" and cfg.run.num_cpus else {}
-                ray.init(address=address, **{**kwargs, **(ray_init_kwargs or {})})
-                stop.rearm()
-                started_ray = True
-            from .rollout import RunnerSpec, Supervisor
-            from .rollout.learner import create_learner, create_restore_point
-
-            _check_cpus(cfg, ray.cluster_resources().get("CPU", 0.0), strict=started_ray)
-            # the expert episodes run before the runners exist: on 2 cores they need the CPUs
-            demonstrations = _collect_demonstrations(cfg, env_kwargs, progress)
-            if demonstrations:  # played before the learner starts: its first call's deadline does not cover them
-                ray.wait(demonstrations, num_returns=len(demonstrations), fetch_local=False)
-            restore_point = create_restore_point(payload["learner"] if payload is not None else None)
-            learner = _RemoteLearner(create_learner(
-                dqn_config(cfg), obs_shape, restore_point, cfg.run.seed, num_gpus=cfg.learner.num_gpus,
-                num_cpus=cfg.learner.num_cpus, resources=cfg.learner.resources, max_restarts=cfg.learner.max_restarts,
-                demonstrations=demonstrations, **replay_layout), restore_point, max_restarts=cfg.learner.max_restarts,
-                call_timeout_s=cfg.learner.call_timeout_s,
-                restart_timeout_s=cfg.learner.restart_timeout_s)
-        else:
-            learner = _LocalLearner(dqn_config(cfg), obs_shape, payload, cfg.run.seed,
-                                    _collect_demonstrations(cfg, env_kwargs, progress), **replay_layout)
-        info = learner.info()
-        log.info("learner on %s (pid %s)%s", info["device"], info["pid"],
-                 f", restored from {resume}" if info["restored"] else "")
-        checkpoint("latest.pt")  # a learner restarted from here on has a checkpoint to reload
-        # a resumed run's checkpoint already holds the pre-trained networks
-        pretrain_metrics = {} if payload is not None else _pretrain(cfg, learner, deadline=deadline, stop=stop,
-                                                                     progress=progress)
-        if pretrain_metrics:
-            resync()
-            counters["updates"] = counters["pretrain_updates"] = int(pretrain_metrics["updates"])
-            counters["lost_updates"] = lost_seen[0] = learner.lost_updates  # pre-training is not owed again
-            checkpoint("latest.pt")
-        if runners > 0:  # after pre-training: on 2 cores it needs the CPUs the runners take
-            spec = RunnerSpec(
-                env_factory=EnvFactory(env_kwargs, faults),
-                policy_for_runner=lambda i: QPolicy(cfg.learner.network, cfg.learner.network_kwargs, obs_shape[0],
-                                                    runner_index=i, num_runners=runners,
-                                                    apex_alpha=cfg.exploration.apex_alpha),
-                envs_per_runner=cfg.rollout.envs_per_runner, fragment_length=cfg.rollout.fragment_length,
-                seed=cfg.run.seed + counters["fragments"] * 7919,  # a resumed run draws new episodes
-                num_cpus=cfg.rollout.num_cpus_per_runner, resources=cfg.rollout.runner_resources,
-                max_restarts=cfg.rollout.max_restarts, isolate_envs=cfg.rollout.isolate_envs)
-            memory = None if cfg.rollout.memory_limit_mb is None else int(cfg.rollout.memory_limit_mb * 2**20)
-            sampler = Supervisor(spec, runners, sample_timeout_s=cfg.rollout.sample_timeout_s,
-                                 min_timeout_s=cfg.rollout.min_timeout_s, first_timeout_s=cfg.rollout.first_timeout_s,
-                                 max_consecutive_failures=cfg.rollout.max_consecutive_failures, memory_limit_bytes=memory,
-                                 stall_factor=cfg.rollout.stall_factor, stall_floor_s=cfg.rollout.stall_floor_s,
-                                 spare_runners=cfg.rollout.spare_runners, chunk_length=cfg.rollout.chunk_length)
-        else:
-            sampler = _LocalSampler(EnvFactory(env_kwargs, faults),
-                                    QPolicy(cfg.learner.network, cfg.learner.network_kwargs, obs_shape[0],
-                                            torch_threads=None), cfg)
-        writer = SummaryWriter(str(run_dir / "tb"))
-        eval_policy = QPolicy(cfg.learner.network, cfg.learner.network_kwargs, obs_shape[0], epsilon=0.0,
-                              torch_threads=None)
-        total = cfg.run.total_env_steps
-        epsilon = lambda: linear_schedule(cfg.exploration.epsilon_start, cfg.exploration.epsilon_end,
-                                          cfg.exploration.decay_env_steps, counters["env_steps"])
-        last = {"weights": counters["updates"], "eval": counters["env_steps"], "ckpt": counters["env_steps"]}
-        metrics: dict[str, float] = {}
-        if pretrain_metrics:
-            for key in ("loss", "expert_loss", "q_mean", "td_error"):
-                writer.add_scalar(f"pretrain/{key}", pretrain_metrics[key], 0)
-        bar = tqdm(total=total, initial=min(counters["env_steps"], total), unit="step", desc="training",
-                   disable=not progress, dynamic_ncols=True)
-
-        def publish_weights():
-            weights = learner.get_weights()
-            sampler.set_weights({"weights": weights, "epsilon": epsilon()})
-            last["weights"] = counters["updates"]
-            return weights
-
-        def run_eval(weights):
-            eval_policy.set_weights({"weights": weights, "epsilon": 0.0})
-            result = evaluator(eval_policy)
-            for key, value in result.items():
-                writer.add_scalar(key, value, counters["env_steps"])
-            if result["eval/burned_fraction_dqn"] < counters["best_eval_burned"]:
-                counters["best_eval_burned"] = result["eval/burned_fraction_dqn"]
-                checkpoint("best.pt")
-            return result
-
-        def owed_updates(step: int) -> int:
-            """Updates the replay ratio asks for by `step` and not yet run (pre-training and
-            updates lost to a learner restart excluded: those are not run again)."""
-            done = counters["updates"] - counters["pretrain_updates"] + counters["lost_updates"]
-            return int(cfg.learner.replay_ratio * max(step - cfg.learner.learning_starts, 0)) - done
-
-        weights = publish_weights()
-        if pretrain_metrics:  # the warm-started policy is a candidate for best.pt too
-            latest_eval = run_eval(weights)
-        lag_limit = 2 * cfg.learner.replay_ratio * cfg.rollout.envs_per_runner * cfg.rollout.fragment_length
-        train_started = time.monotonic()
-        while counters["env_steps"] < total and not stop:
-            if time.monotonic() >= deadline:
-                stop.reason = "time budget"
-                break
-            fragment = stop.next_fragment(sampler)
+        run.connect(address, ray_init_kwargs)
+        run.start_learner(progress)
+        run.pretrain(progress)
+        run.start_sampler()
+        run.start_logging(progress)
+        run.publish_weights()
+        if run.pretrain_metrics:  # the warm-started policy is a candidate for best.pt too
+            run.launch_eval()
+        while run.running():
+            fragment = run.stop.next_fragment(run.sampler)  # None: a stop signal came meanwhile
             if fragment is None:
                 break
-            learner.add_fragment(fragment)
-            counters["env_steps"] += fragment.num_steps
-            counters["fragments"] += 1
-            session_steps += fragment.num_steps
-            step = counters["env_steps"]
-            for episode in fragment.episodes:
-                counters["episodes"] += 1
-                recent_returns = (recent_returns + [episode.return_])[-50:]
-                writer.add_scalar("episode/return", episode.return_, step)
-                for key in ("burned_fraction", "baseline_burned_fraction", "relative_reduction"):
-                    if key in episode.info:
-                        writer.add_scalar(f"episode/{key}", episode.info[key], step)
-            # Keep the replay ratio: one training call in flight; past two fragments' worth of
-            # owed updates, wait for it instead of sampling further ahead of the learner.
-            owed = owed_updates(step)
-            done, result = learner.finished_train(wait=owed > lag_limit)
-            if resync():  # the restarted learner has the checkpoint's weights: the runners get them now
-                weights = publish_weights()
-            if done:
-                if result is not None:
-                    rate = (result["updates"] - counters["updates"]) / max(time.monotonic() - train_started, 1e-9)
-                    writer.add_scalar("learner/updates_per_s", rate, step)
-                    counters["updates"] = int(result["updates"])
-                    metrics = result
-                    for key in ("loss", "q_mean", "td_error", "grad_norm", "replay_size", "beta", "expert_loss"):
-                        if key in result:  # expert_loss: with demonstrations only
-                            writer.add_scalar(f"learner/{key}", result[key], step)
-                owed = owed_updates(step)
-                if owed > 0:  # in chunks of two fragments' worth: each call stays well inside its deadline
-                    train_started = time.monotonic()
-                    learner.start_train(min(owed, max(int(lag_limit), 1)))
-            if counters["updates"] - last["weights"] >= cfg.learner.weights_every:
-                weights = publish_weights()
-            elapsed = time.monotonic() - started
-            writer.add_scalar("rollout/env_steps_per_s", session_steps / elapsed, step)
-            writer.add_scalar("explore/epsilon", epsilon(), step)
-            faults = sampler.stats()
-            for key in ("hangs", "crashes", "env_errors", "restarts", "replacements", "recycled", "lost_steps",
-                        "lost_fragments", "salvaged_steps", "spare_takeovers"):
-                if key in faults:
-                    writer.add_scalar(f"faults/{key}", faults[key], step)
-            writer.add_scalar("faults/learner_restarts", learner.restarts, step)
-            writer.add_scalar("faults/learner_hangs", learner.hangs, step)
-            writer.add_scalar("faults/learner_lost_updates", counters["lost_updates"], step)
-            if step - last["eval"] >= cfg.run.eval_every_env_steps:
-                latest_eval = run_eval(weights)
-                last["eval"] = step
-            if step - last["ckpt"] >= cfg.run.checkpoint_every_env_steps:
-                checkpoint("latest.pt")
-                if cfg.run.keep_step_checkpoints:
-                    checkpoint(f"step_{step}.pt")
-                last["ckpt"] = step
-            bar.update(min(fragment.num_steps, total - bar.n))
-            bar.set_postfix(frag_s=f"{counters['fragments'] / max(elapsed, 1e-9):.1f}", eps=f"{epsilon():.2f}",
-                            loss=f"{metrics.get('loss', math.nan):.3g}",
-                            faults=int(sum(faults.get(k, 0) for k in ("hangs", "crashes", "env_errors"))))
-        _, result = learner.finished_train(wait=True)
-        resync()
-        if result is not None:
-            counters["updates"] = int(result["updates"])
-        if stop.reason in (None, "time budget"):
-            latest_eval = run_eval(learner.get_weights())
-        final = checkpoint("latest.pt")
+            run.learner.add_fragment(fragment)
+            run.record(fragment)
+            run.train_step()
+            run.publish_weights_if_due()
+            run.log_progress()
+            run.evaluate_if_due()
+            run.checkpoint_if_due()
+        run.finish()
     finally:
-        stop.restore()
-        try:
-            if bar is not None:
-                bar.close()
-            if writer is not None:
-                writer.close()
-            if final is None and learner is not None and counters["env_steps"] > 0:
-                try:  # an error mid-run: keep what was learned
-                    final = checkpoint("latest.pt")
-                except Exception:  # the error being raised says more than this one
-                    log.exception("could not write a final checkpoint")
-            faults = sampler.stats() if sampler is not None else {}
-            if sampler is not None:
-                sampler.close()
-        finally:
-            if started_ray:
-                import ray
-
-                ray.shutdown()
-            elif runners > 0 and learner is not None:  # a Ray instance the caller owns: release the actors
-                import ray
-
-                ray.kill(learner.handle)
-                ray.kill(learner.restore_point)
-    elapsed = time.monotonic() - started
-    summary = {
-        "run_dir": str(run_dir), "stopped_by": stop.reason, "env_steps": counters["env_steps"],
-        "fragments": counters["fragments"], "updates": counters["updates"],
-        "pretrain_updates": counters["pretrain_updates"], "episodes": counters["episodes"], "seconds": elapsed,
-        "env_steps_per_s": session_steps / max(elapsed, 1e-9),
-        "mean_return_last_50": float(np.mean(recent_returns)) if recent_returns else math.nan,
-        "learner_device": info["device"], "learner_restarts": learner.restarts, "learner_hangs": learner.hangs,
-        "learner_lost_updates": learner.lost_updates,
-        "faults": {k: faults[k] for k in ("hangs", "crashes", "env_errors", "restarts", "replacements", "recycled",
-                                          "lost_fragments", "lost_steps", "salvaged_steps", "spare_takeovers", "env_respawns")
-                   if k in faults},
-        "eval": latest_eval, "checkpoint": str(final),
-    }
-    return summary
+        run.close()
+    return run.summary()
 
 
 def format_summary(summary: dict[str, Any]) -> str:
@@ -733,6 +1030,8 @@ def format_summary(summary: dict[str, Any]) -> str:
             ("learner", f"{summary['learner_device']}, {summary['learner_restarts']} restart(s) "
                         f"({summary['learner_hangs']} hung), {summary['learner_lost_updates']:,} update(s) lost")]
     rows += [(f"faults: {k}", str(v)) for k, v in summary["faults"].items()]
+    evals = summary["evaluations"]
+    rows.append(("evaluations", f"{evals['done']} done, {evals['failed']} failed, {evals['skipped']} skipped"))
     rows += [(k, f"{v:.4f}") for k, v in summary["eval"].items()]
     rows.append(("checkpoint", summary["checkpoint"]))
     width = max(len(k) for k, _ in rows)

@@ -33,9 +33,9 @@ from .config import Config, config_from_dict  # noqa: E402
 from .dqn.checkpoint import CheckpointError, build_policy_network, load_checkpoint  # noqa: E402
 from .dqn.networks import masked_argmax  # noqa: E402
 from .env import OBSERVATION_LAYERS, FuelBreakEnv  # noqa: E402
-from .evaluate import EVAL_SEED_BASE, SCORING_SEED_BASE, burned_fraction  # noqa: E402
+from .evaluate import EVAL_SEED_BASE, SCORING_SEED_BASE, burned_fraction, eval_landscapes  # noqa: E402
 from .fire import FUEL_MODELS, ScenarioSampler, simulate_many  # noqa: E402
-from .landscape import Landscape, LandscapeError, load_landscapes, synthetic_landscape  # noqa: E402
+from .landscape import Landscape  # noqa: E402
 from .placement import BASELINES, run_episode  # noqa: E402
 
 
@@ -108,26 +108,27 @@ def load_policy(path: str | Path) -> TrainedPolicy:
 
 
 def eval_landscape(config: Config, tile: int = 0, source: str | None = None) -> tuple[Landscape, str]:
-    """Tile `tile` of `source` (default: the run's held-out ``run.eval_landscapes``) and a label.
+    """Tile `tile` of `source` (default: the run's ``run.eval_landscapes``, which its periodic
+    evaluation played) and a label.
 
-    ``synthetic:<size>[:<kind>]`` sources follow `firebreak.train.Evaluator`: tile i is
-    ``synthetic_landscape((size, size), 2**31 + i, kind)`` (kind default "mixed"), seeds above the
-    training range; any other source is read with `load_landscapes`."""
+    Sources are read as training's evaluation reads them (`firebreak.evaluate.eval_landscapes`,
+    every tile of a ``sample:<size>`` source): tile i of ``synthetic:<size>[:<kind>]`` is
+    ``synthetic_landscape((size, size), 2**31 + i, kind)``, seeds above the training range, the
+    kinds cycling unless one is named."""
     source = source or config.run.eval_landscapes
     if tile < 0:
         raise VizError(f"--tile {tile}: give a tile index >= 0")
-    if source.startswith("synthetic:"):
-        _, size, *kind = source.split(":")
-        if not size.isdigit():
-            raise VizError(f"landscape {source!r}: expected 'synthetic:<size>' or 'synthetic:<size>:<kind>'")
-        kind_name = (kind or ["mixed"])[0]
-        landscape = synthetic_landscape((int(size),) * 2, 2**31 + tile, kind=kind_name)
-        return landscape, f"{source} tile {tile} (synthetic {kind_name}, seed 2**31+{tile})"
-    landscapes = load_landscapes(source)
+    try:
+        landscapes = eval_landscapes(source, split="all", n=tile + 1 if source.startswith("synthetic:") else None)
+    except ValueError as err:  # LandscapeError too
+        raise VizError(str(err)) from None
     if tile >= len(landscapes):
         raise VizError(f"--tile {tile}: {source} has {len(landscapes)} landscape(s), "
                        f"give --tile 0 to {len(landscapes) - 1}")
-    return landscapes[tile], f"{source} tile {tile}"
+    landscape = landscapes[tile]
+    if source.startswith("synthetic:"):
+        return landscape, f"{source} tile {tile} ({landscape.metadata['source']})"
+    return landscape, f"{source} tile {tile}"
 
 
 def check_shape(policy: TrainedPolicy, landscape: Landscape, label: str) -> None:

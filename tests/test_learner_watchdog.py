@@ -10,6 +10,7 @@ import pytest
 import ray
 import torch
 
+import firebreak.rollout
 import firebreak.rollout.learner
 import firebreak.train
 from firebreak.config import load_config
@@ -113,12 +114,16 @@ def test_an_error_mid_run_releases_actors_and_signal_handlers(ray_local, tmp_pat
     cfg = load_config(SMOKE, [f"run.out_dir={tmp_path}", "run.name=error", "run.eval_every_env_steps=64"])
     before = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
     assert not _alive_firebreak_actors()
+    next_fragment, fragments = firebreak.rollout.Supervisor.next_fragment, []
 
-    def broken(self, policy):
-        raise RuntimeError("evaluation failed")
+    def broken(self, *args, **kwargs):  # a driver-side error after a few fragments (an evaluation in flight)
+        fragments.append(next_fragment(self, *args, **kwargs))
+        if len(fragments) == 6:
+            raise RuntimeError("sampling failed")
+        return fragments[-1]
 
-    monkeypatch.setattr(firebreak.train.Evaluator, "__call__", broken)
-    with pytest.raises(RuntimeError, match="evaluation failed") as error:
+    monkeypatch.setattr(firebreak.rollout.Supervisor, "next_fragment", broken)
+    with pytest.raises(RuntimeError, match="sampling failed") as error:
         train(cfg, progress=False)
     # error.tb keeps train()'s frames, and so its actor handles, alive: only an explicit kill ends the actors
     assert {sig: signal.getsignal(sig) for sig in before} == before
