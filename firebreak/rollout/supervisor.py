@@ -465,13 +465,9 @@ class Supervisor:
         steps before it are a shorter fragment; sample again at once (no restart)."""
         self.metrics.add(fault.kind)
         self.metrics.add("env_respawns")
-        self.metrics.add("lost_fragments")
-        self.metrics.add("lost_steps", fault.lost_steps)
         chunks, slot.chunks = [c for c in slot.chunks if c.length], []
         partial = _join(chunks) if chunks else None
-        if partial is not None:
-            self._count_delivered(partial)
-            self.metrics.add("salvaged_steps", partial.num_steps)
+        self._count_loss(fault.lost_steps, partial)
         log.error("runner %d (pid %s), env %d: %s; env process respawned; %d steps lost, %d handed over", slot.index,
                   slot.pid, fault.env_index, fault.message, fault.lost_steps, 0 if partial is None else partial.num_steps)
         if partial is None:  # no step since the last fault: a deterministic failure stops the run
@@ -588,16 +584,20 @@ class Supervisor:
             lost_rows = min(self._chunk_length, self.spec.fragment_length - delivered)
         partial, slot.chunks = (_join(slot.chunks) if slot.chunks else None), []
         lost = lost_rows * self.spec.envs_per_runner
-        self.metrics.add("lost_fragments")
-        self.metrics.add("lost_steps", lost)
-        if partial is not None:
-            self._count_delivered(partial)
-            self.metrics.add("salvaged_steps", partial.num_steps)
+        self._count_loss(lost, partial)
         if message is not None:
             log.error("runner %d (pid %s): %s; %d steps lost, %d handed over", slot.index, slot.pid, message, lost,
                       0 if partial is None else partial.num_steps)
         self._fail(slot, message or "env raised in sample", detail)
         return partial
+
+    def _count_loss(self, lost_steps: int, partial: Fragment | None) -> None:
+        """Count one failed call that lost ``lost_steps`` and handed over ``partial`` (or nothing)."""
+        self.metrics.add("lost_fragments")
+        self.metrics.add("lost_steps", lost_steps)
+        if partial is not None:
+            self._count_delivered(partial)
+            self.metrics.add("salvaged_steps", partial.num_steps)
 
     def _drain(self, slot: _Slot) -> None:
         """Read the chunks the failed call had already yielded (they outlive its process)."""
