@@ -138,6 +138,40 @@ def test_a_fragment_lost_with_its_object_store_is_counted_and_the_runner_restart
     assert all(f is not fetched[2] for f in fragments)  # the lost fragment was never delivered
 
 
+def test_an_unreachable_runner_loses_its_call_but_is_neither_counted_a_crash_nor_restarted(monkeypatch):
+    """ActorUnavailableError (a RayActorError) says Ray could not reach a runner it does not know
+    dead, e.g. a network blip: injected here on the 3rd fragment's record. The call is lost and
+    counted as such; the same healthy process delivers the next fragments."""
+    import ray
+    from ray.exceptions import ActorUnavailableError
+
+    import firebreak.rollout.supervisor as supervisor_module
+    from firebreak.rollout import Fragment
+
+    fetched = []
+
+    class UnreachableRay:  # the supervisor's view of Ray: one call's answer does not get through
+        def __getattr__(self, name):
+            return getattr(ray, name)
+
+        def get(self, refs, *args, **kwargs):
+            value = ray.get(refs, *args, **kwargs)
+            if isinstance(value, Fragment):
+                fetched.append(value)
+                if len(fetched) == 3:
+                    raise ActorUnavailableError("connection reset (injected)", None)
+            return value
+
+    monkeypatch.setattr(supervisor_module, "ray", UnreachableRay())
+    with Supervisor(_spec(counter_env), 1, sample_timeout_s=CRASH_DEADLINE, restart_timeout_s=30) as sup:
+        fragments = [_fetch(sup.next_fragment(timeout=60)) for _ in range(4)]
+        stats = sup.stats()
+    assert stats["unavailable"] == 1 and stats["lost_fragments"] == 1 and stats["lost_steps"] == LENGTH
+    assert stats["crashes"] == stats["hangs"] == stats["restarts"] == stats["replacements"] == 0
+    assert {f.pid for f in fragments} == {fetched[0].pid}  # the same process throughout
+    assert all(f is not fetched[2] for f in fragments)  # the undelivered call is not made up
+
+
 def test_slow_steps_under_the_deadline_are_not_hangs_without_stall_detection(tmp_path):
     factory = FaultyEnvFactory(counter_env, {"schedule": [(3, "slow"), (12, "slow")], "slow_s": 0.6, "log_dir": str(tmp_path)})
     with Supervisor(_spec(factory), 1, sample_timeout_s=DEADLINE, stall_factor=None) as sup:

@@ -14,8 +14,10 @@ from ray.util import metrics as ray_metrics
 #: handed over: see ``Supervisor._lose``); ``salvaged_steps``: steps the failed calls handed over;
 #: ``spare_takeovers``: failed runners' slots handed to an idle hot spare; ``env_respawns``: faults of
 #: env processes that their runner recovered from by itself (``isolate_envs``: counted by kind
-#: too, with no restart). A process that died but
-#: that Ray has not reported dead by the deadline (Ray takes ~1-2 s) counts as a hang.
+#: too, with no restart); ``unavailable``: calls that Ray could not deliver to a runner not known dead
+#: (``ActorUnavailableError``, transient: the call is lost, the runner is asked again, not restarted).
+#: A process that died but that Ray has not reported dead by the deadline (Ray takes ~1-2 s) counts
+#: as a hang.
 COUNTERS = (
     "fragments",
     "env_steps",
@@ -30,6 +32,7 @@ COUNTERS = (
     "spare_takeovers",
     "salvaged_steps",
     "env_respawns",
+    "unavailable",
 )
 
 

@@ -328,6 +328,8 @@ class Supervisor:
         if slot.beat_ref is not None and ray.wait([slot.beat_ref], timeout=0)[0]:
             try:
                 ray.get(slot.beat_ref)
+            except ActorUnavailableError:
+                pass  # transient: ask again at the next check, no restart
             except RayActorError as err:
                 self.metrics.add("crashes")
                 log.error("spare %d (pid %s) died while idle: %s; restarting it", slot.index, slot.pid, _first_line(err))
@@ -393,6 +395,16 @@ class Supervisor:
             return None
         try:
             chunk = self._read_chunk(slot)
+        except ActorUnavailableError as err:  # (a RayActorError: caught first)
+            # Transient: Ray could not reach the actor but does not know it dead. The call is
+            # lost, not the runner: keep what it handed over and ask the same actor again (a
+            # dead one answers that call with RayActorError, a crash). No restart.
+            self.metrics.add("unavailable")
+            partial = self._lose(slot, f"runner unreachable during sample (transient): {_first_line(err)}", str(err),
+                                 alive=False)
+            slot.down_since, slot.weights_version = None, -1  # (-1: send it the weights again, in case it did restart)
+            self._submit_sample(slot)
+            return partial
         except RayActorError as err:
             self.metrics.add("crashes")
             partial = self._lose(slot, f"actor died during sample: {_first_line(err)}", str(err), alive=False)
