@@ -111,7 +111,7 @@ class LearnerConfig(Section):
     tau: float = _dqn("tau", gt=0, le=1, description="1 = hard copy, < 1 = Polyak")
     buffer_size: int = _dqn("buffer_size", ge=1, description="replay capacity in transitions")
     learning_starts: int = _dqn("learning_starts", ge=0, description="transitions in the replay before the first "
-                                "update (in a fresh run: env steps)")
+                                "update; a resumed run whose replay was not saved refills that many first")
     alpha: float = _dqn("alpha", ge=0, description="priority exponent (0: uniform replay)")
     beta_start: float = _dqn("beta_start", ge=0, le=1, description="importance-sampling exponent at update 0")
     beta_end: float = _dqn("beta_end", ge=0, le=1, description="... reached after beta_anneal_updates updates")

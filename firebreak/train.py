@@ -54,6 +54,9 @@ from .placement import BASELINES
 
 log = logging.getLogger("firebreak.train")
 
+#: Republish to the runners whenever epsilon has moved this much since they last got it.
+EPSILON_STEP = 0.01
+
 
 @dataclass
 class EnvFactory:
@@ -131,7 +134,8 @@ class _LocalLearner:
         self._result: dict | None = None
 
     def info(self):
-        return {"pid": os.getpid(), "device": self.learner.device, "restored": self.restored}
+        return {"pid": os.getpid(), "device": self.learner.device, "restored": self.restored,
+                "replay_size": len(self.learner.replay)}
 
     def add_fragment(self, f):
         f.arrays().add_to(self.learner)
@@ -293,7 +297,10 @@ class _RemoteLearner:
         then done, None, and the learner is restarted)."""
         import ray
 
-        if self._pending is None:
+        if self._pending is None:  # (before learning_starts: no call yet) fragments may still have failed
+            ready, self._added = ray.wait(self._added, num_returns=len(self._added), timeout=0) if self._added else ([], [])
+            if ready and not self._get(ready, "add_fragment")[0]:
+                self._recover()
             return True, None
         left = self._pending_since + self.call_timeout_s - time.monotonic()
         if not ray.wait([self._pending], timeout=max(left, 0) if wait else 0)[0]:
@@ -642,10 +649,12 @@ class _Run:
         self.latest_eval: dict[str, float] = {}
         self.final: Path | None = None
         self.session_steps = 0  # env steps sampled by this session (not those it resumes)
+        self.ratio_start = (0, 0, 0)  # updates, lost updates, replay size where the replay ratio counts from
         self.recent_returns: deque[float] = deque(maxlen=50)
         self.sampler_stats: dict = {}
         self.lost_seen = 0  # the learner's lost updates already in counters
         self.last_weights = self.last_eval = self.last_ckpt = self.counters.env_steps
+        self.last_epsilon = math.nan  # the epsilon the runners last received
         self.train_started = time.monotonic()  # of the training call in flight (updates/s)
         self.stop = _Stop()
 
@@ -702,15 +711,16 @@ class _Run:
     def pretrain(self, progress: bool) -> None:
         """Pre-train on the demonstrations (a fresh run only: a resumed run's checkpoint holds the
         pre-trained networks), then write latest.pt."""
-        if self.payload is not None:
-            return
-        self.pretrain_metrics = _pretrain(self.cfg, self.learner, deadline=self.deadline, stop=self.stop,
-                                          progress=progress)
+        if self.payload is None:
+            self.pretrain_metrics = _pretrain(self.cfg, self.learner, deadline=self.deadline, stop=self.stop,
+                                              progress=progress)
         if self.pretrain_metrics:
             self.resync()
             self.counters.updates = self.counters.pretrain_updates = int(self.pretrain_metrics["updates"])
             self.counters.lost_updates = self.lost_seen = self.learner.lost_updates  # not owed again
             self.checkpoint("latest.pt")
+        # the replay ratio counts from here (pre-training, and what a resumed run did, are not owed)
+        self.ratio_start = (self.counters.updates, self.counters.lost_updates, self.learner_info["replay_size"])
 
     def start_sampler(self) -> None:
         """The env runners under a `Supervisor` (after pre-training: on 2 cores it needs the CPUs
@@ -785,11 +795,15 @@ class _Run:
         self.bar.update(min(fragment.num_steps, self.bar.total - self.bar.n))
 
     def owed_updates(self) -> int:
-        """Updates the replay ratio asks for by now and not yet run (pre-training and updates lost
-        to a learner restart excluded: those are not run again)."""
+        """Updates the replay ratio asks for by now and not yet run: `replay_ratio` per transition
+        this session added to the replay past its first `learning_starts` (counting those a resumed
+        run reloaded: one that refills its replay first waits for it, as the learner does).
+        Updates lost to a learner restart count as run (they are not run again)."""
         c, learner = self.counters, self.cfg.learner
-        done = c.updates - c.pretrain_updates + c.lost_updates
-        return int(learner.replay_ratio * max(c.env_steps - learner.learning_starts, 0)) - done
+        updates, lost, replay = self.ratio_start
+        ready = lambda size: max(size - learner.learning_starts, 0)  # transitions past learning_starts
+        done = c.updates - updates + c.lost_updates - lost
+        return int(learner.replay_ratio * (ready(replay + self.session_steps) - ready(replay))) - done
 
     def train_step(self) -> None:
         """Keep the replay ratio with one training call in flight: take the finished call's
@@ -818,10 +832,13 @@ class _Run:
     def publish_weights(self) -> None:
         """One copy of the learner's weights and the current epsilon to every runner."""
         self.sampler.set_weights({"weights": self.learner.get_weights(), "epsilon": self.epsilon})
-        self.last_weights = self.counters.updates
+        self.last_weights, self.last_epsilon = self.counters.updates, self.epsilon
 
     def publish_weights_if_due(self) -> None:
-        if self.counters.updates - self.last_weights >= self.cfg.learner.weights_every:
+        """Every `weights_every` updates, and whenever epsilon has moved by `EPSILON_STEP` since
+        (before learning_starts no update runs, but the schedule, in env steps, goes on)."""
+        if (self.counters.updates - self.last_weights >= self.cfg.learner.weights_every
+                or abs(self.epsilon - self.last_epsilon) >= EPSILON_STEP):
             self.publish_weights()
 
     def log_progress(self) -> None:
@@ -976,7 +993,7 @@ class _Run:
             "learner_hangs": self.learner.hangs, "learner_lost_updates": self.learner.lost_updates,
             "faults": {k: faults[k] for k in ("hangs", "crashes", "env_errors", "restarts", "replacements", "recycled",
                                               "lost_fragments", "lost_steps", "salvaged_steps", "spare_takeovers",
-                                              "env_respawns")
+                                              "env_respawns", "unavailable")
                        if k in faults},
             "eval": self.latest_eval, "evaluations": self.evals.stats(), "checkpoint": str(self.final),
         }

@@ -191,3 +191,34 @@ def test_an_unreachable_learner_is_not_counted_as_a_restart(monkeypatch):
     learner.start_train(1)
     done, result = learner.finished_train()
     assert done and result["loss"] == 0.1 and learner.updates == 6
+
+
+def test_a_learner_that_dies_taking_fragments_before_learning_starts_is_seen_and_restarted(monkeypatch):
+    """Before learning_starts no training call is made: a failed add_fragment must still surface."""
+    from ray.exceptions import RayActorError
+
+    incarnations = iter(["a", "b"])  # the first info call meets "a", the next ones its restart "b"
+
+    class Method:
+        def __init__(self, name):
+            self.name = name
+
+        def remote(self, *args):
+            return self.name
+
+    class Handle:
+        info, add_fragment = Method("info"), Method("add_fragment")
+
+    def get(ref, timeout=None):
+        if isinstance(ref, list):
+            return [get(r) for r in ref]
+        if ref == "add_fragment":
+            raise RayActorError()  # the learner process died with the fragment
+        return {"pid": 1, "incarnation": next(incarnations, "b"), "updates": 0, "restored": True}
+
+    monkeypatch.setattr(ray, "get", get)
+    monkeypatch.setattr(ray, "wait", lambda refs, num_returns=1, timeout=None: (refs, []))
+    learner = _RemoteLearner(Handle(), max_restarts=1, call_timeout_s=1.0, restart_timeout_s=5.0)
+    learner.add_fragment("fragment")
+    assert learner.finished_train() == (True, None)
+    assert learner.restarts == 1 and learner.restarted and learner.incarnation == "b"

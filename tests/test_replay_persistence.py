@@ -219,3 +219,21 @@ def test_resume_without_actors_continues_with_the_saved_replay(tmp_path, monkeyp
     with pytest.raises(ReplayFileError, match=r"latest\.replay\.npz: the saved replay does not fit this learner: "
                                               r"learner\.buffer_size \(file 2000, now 1000\)"):
         train(cfg, resume="latest", progress=False)  # told before any learner or runner starts
+
+
+@pytest.mark.timeout(120)
+def test_a_resumed_run_that_refills_its_replay_waits_for_learning_starts_and_owes_nothing_for_the_refill(tmp_path):
+    """learning_starts counts replay transitions for the driver as for the learner: without a
+    saved replay, the resumed run's first 32 steps refill it and buy no updates."""
+    overrides = [f"run.out_dir={tmp_path}", "rollout.runners=0", "learner.learning_starts=32",
+                 "learner.replay_ratio=0.25", "run.eval_every_env_steps=100000", "run.name=refill"]
+    first = train(load_config(CONFIGS / "smoke.yaml", [*overrides, "run.total_env_steps=64"]), progress=False)
+    assert first["updates"] == 0.25 * (64 - 32)
+    second = train(load_config(CONFIGS / "smoke.yaml", [*overrides, "run.total_env_steps=128"]), resume="latest",
+                   progress=False)
+    assert second["env_steps"] == 128
+    assert second["updates"] - first["updates"] == 0.25 * (64 - 32)  # not 0.25 x 64 in a burst once refilled
+    events = EventAccumulator(str(Path(second["run_dir"]) / "tb"))
+    events.Reload()
+    sizes = {e.step: e.value for e in events.Scalars("learner/replay_size") if e.step > 64}
+    assert sizes and min(sizes.values()) >= 32  # no update ran on a replay under learning_starts

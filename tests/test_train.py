@@ -223,6 +223,26 @@ def test_a_warm_start_without_actors(ray_local, tmp_path):  # noqa: F811
     assert len(scalars["eval/ratio_vs_random"]) >= 2  # right after pre-training, and at the end
 
 
+@pytest.mark.timeout(120)
+def test_epsilon_reaches_the_runners_as_it_decays_before_any_update(tmp_path, monkeypatch):
+    """Weights go out every weights_every updates; epsilon decays by env steps and must reach the
+    runners even while no update runs (here: learning_starts is never reached)."""
+    published, set_weights = [], firebreak.train._LocalSampler.set_weights
+
+    def spy(self, weights):
+        published.append(weights["epsilon"])
+        set_weights(self, weights)
+
+    monkeypatch.setattr(firebreak.train._LocalSampler, "set_weights", spy)
+    cfg = _cfg("smoke", tmp_path, "rollout.runners=0", "run.total_env_steps=160", "learner.learning_starts=100000",
+               "exploration.decay_env_steps=128", "run.eval_every_env_steps=100000", "run.name=eps")
+    summary = train(cfg, progress=False)
+    assert summary["updates"] == 0
+    x = cfg.exploration
+    assert published[0] == x.epsilon_start and published[-1] == pytest.approx(x.epsilon_end)
+    assert len(published) >= 8 and all(a > b for a, b in zip(published, published[1:]))  # every fragment's
+
+
 @pytest.mark.timeout(180)
 def test_a_restarted_learner_loads_the_demonstrations_again(ray_local, tmp_path):  # noqa: F811
     env_kwargs = {"landscapes": [synthetic_landscape((24, 24), 0, kind="grass_shrub")], "budget": 0.03,

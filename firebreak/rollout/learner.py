@@ -69,10 +69,11 @@ class Learner:
             self.learner.load_state_dict(state)
 
     def info(self) -> dict:
-        """pid, incarnation, device, whether a restore point was loaded, updates so far, expert
-        episodes held."""
+        """pid, incarnation, device, whether a restore point was loaded, updates so far, replay
+        size, expert episodes held."""
         return {"pid": os.getpid(), "incarnation": self.incarnation, "device": self.learner.device,
                 "restored": self.restored, "updates": self.learner.dqn.num_updates,
+                "replay_size": len(self.learner.replay),
                 "demonstrations": self.learner.demonstrations.episodes, "lost_steps": self.lost_steps}
 
     def add_fragment(self, fragment: Fragment) -> int:
