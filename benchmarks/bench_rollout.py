@@ -1,6 +1,6 @@
 """Rollout throughput: one process vs gymnasium's vector envs vs Ray, healthy and with faults.
 
-    python benchmarks/bench_rollout.py [--env module:function] [--workers 2] [--seconds 8]
+    python benchmarks/bench_rollout.py [--env module:function | --step-ms 10] [--workers 2] [--seconds 8]
         [--fault-rates 0.001,0.01] [--spares 1] [--isolate-envs both] [--only-supervisor]
 
 Rows (env steps/s; ratio = rate / (single-process rate x workers)):
@@ -13,9 +13,10 @@ detection at max(20 x median step, 0.5 s)) and ``--spares`` hot spares, with its
 runner's process and/or (``--isolate-envs``) in env processes of their own, which the runner
 respawns itself after a crash or hang; each Supervisor's fault rows also give the ratio to its
 own fault-free row of the same run (``vs ok``). ``--only-supervisor``
-measures just the single-process rate and the Supervisor rows (a short run). The default env burns a few ms of CPU per step and returns
+measures just the single-process rate and the Supervisor rows (a short run). The default env burns
+``--step-ms`` of CPU per step (10 ms: the step time of issue 19's fault-cost model) and returns
 (4, 64, 64) float32 observations, like a small FuelBreakEnv; ``--env`` takes any importable
-zero-argument factory, e.g. ``firebreak.env:make_env``.
+zero-argument factory, e.g. ``firebreak.env:FuelBreakEnv``.
 
 Ray runs as a private local instance (``address="local"``, its own temp folder), never attached
 to another cluster on this machine, and is shut down at the end.
@@ -52,7 +53,7 @@ from firebreak.rollout import FaultyEnvFactory, RandomPolicy, RayVectorEnv, Runn
 class BurnEnv(gym.Env):
     """A CPU-burning stand-in for FuelBreakEnv: a diffusion "fire" over a 64x64 grid.
 
-    ``iterations`` smoothing sweeps per step (about 3 ms at the default on one core);
+    ``iterations`` smoothing sweeps per step (about 2 ms at the default on one idle core);
     obs (4, 64, 64) float32; ``Discrete(64 * 64)`` actions, masked once used; 20 steps per episode.
     """
 
@@ -91,6 +92,18 @@ class BurnEnv(gym.Env):
 
 def burn_env() -> BurnEnv:
     return BurnEnv()
+
+
+def calibrated_burn_env(step_ms: float) -> Callable[[], BurnEnv]:
+    """A `BurnEnv` factory whose steps take about ``step_ms`` ms on one idle core of this machine."""
+    env, rng = BurnEnv(), np.random.default_rng(0)
+    env.reset(seed=0)
+    start, steps = time.perf_counter(), 0
+    while time.perf_counter() - start < 1.0:
+        env.step(int(rng.integers(env.action_space.n)))
+        steps += 1
+    per_iteration_ms = (time.perf_counter() - start) * 1e3 / steps / env.iterations
+    return functools.partial(BurnEnv, iterations=max(1, round(step_ms / per_iteration_ms)))
 
 
 def load_factory(path: str) -> Callable[[], gym.Env]:
@@ -206,6 +219,8 @@ def run_supervisor(factory, n_actions: int, workers: int, seconds: float, fragme
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--env", default=None, help="importable env factory 'module:function' (default: a CPU-burning toy env)")
+    parser.add_argument("--step-ms", type=float, default=10.0,
+                        help="toy env: CPU time per step, ms (calibrated on this machine at start-up)")
     parser.add_argument("--workers", type=int, default=2, help="sub-envs / runners, one core each")
     parser.add_argument("--seconds", type=float, default=8.0, help="measuring time per row, seconds")
     parser.add_argument("--fragment-length", type=int, default=16)
@@ -220,7 +235,7 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s")
 
-    factory = load_factory(args.env) if args.env else burn_env
+    factory = load_factory(args.env) if args.env else calibrated_burn_env(args.step_ms)
     rates = [float(p) for p in args.fault_rates.split(",")]
     logs = {p: tempfile.mkdtemp(prefix=f"rfb_faults_{p}_") for p in rates}  # injection logs: injected vs counted
     faulty = {p: FaultyEnvFactory(factory, {"p_hang": p, "p_exit": p, "seed": 1, "log_dir": logs[p]}) for p in rates}
