@@ -56,6 +56,9 @@ log = logging.getLogger("firebreak.train")
 
 #: Republish to the runners whenever epsilon has moved this much since they last got it.
 EPSILON_STEP = 0.01
+#: The rollout counters (`firebreak.rollout.metrics`) logged as ``faults/*`` and in the summary.
+FAULT_COUNTERS = ("hangs", "crashes", "env_errors", "restarts", "replacements", "recycled", "lost_fragments",
+                  "lost_steps", "salvaged_steps", "spare_takeovers", "env_respawns", "unavailable")
 
 
 @dataclass
@@ -847,8 +850,7 @@ class _Run:
         w.add_scalar("rollout/env_steps_per_s", self.session_steps / elapsed, step)
         w.add_scalar("explore/epsilon", self.epsilon, step)
         faults = self.sampler.stats()
-        for key in ("hangs", "crashes", "env_errors", "restarts", "replacements", "recycled", "lost_steps",
-                    "lost_fragments", "salvaged_steps", "spare_takeovers"):
+        for key in FAULT_COUNTERS:
             if key in faults:
                 w.add_scalar(f"faults/{key}", faults[key], step)
         w.add_scalar("faults/learner_restarts", self.learner.restarts, step)
@@ -991,10 +993,7 @@ class _Run:
             "mean_return_last_50": float(np.mean(self.recent_returns)) if self.recent_returns else math.nan,
             "learner_device": self.learner_info["device"], "learner_restarts": self.learner.restarts,
             "learner_hangs": self.learner.hangs, "learner_lost_updates": self.learner.lost_updates,
-            "faults": {k: faults[k] for k in ("hangs", "crashes", "env_errors", "restarts", "replacements", "recycled",
-                                              "lost_fragments", "lost_steps", "salvaged_steps", "spare_takeovers",
-                                              "env_respawns", "unavailable")
-                       if k in faults},
+            "faults": {k: faults[k] for k in FAULT_COUNTERS if k in faults},
             "eval": self.latest_eval, "evaluations": self.evals.stats(), "checkpoint": str(self.final),
         }
 

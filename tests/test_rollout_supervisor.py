@@ -366,7 +366,7 @@ def test_a_spare_that_dies_while_idle_is_restarted_without_losing_a_call():
         while not (sup.stats()["crashes"] == 1 and spare.kind == "idle") and time.monotonic() < end:
             _fetch(sup.next_fragment(timeout=60))
         stats = sup.stats()
-    assert stats["crashes"] == 1 and stats["restarts"] == 1 and stats["lost_fragments"] == stats["lost_steps"] == 0
+    assert stats["crashes"] == 1 and stats["restarts"] == 1 and stats["lost_fragments"] == stats["lost_steps"] == 0, stats
     assert spare.kind == "idle" and spare.pid != pid and stats["spare_takeovers"] == 0
 
 

@@ -14,8 +14,9 @@ from ray.util import metrics as ray_metrics
 #: handed over: see ``Supervisor._lose``); ``salvaged_steps``: steps the failed calls handed over;
 #: ``spare_takeovers``: failed runners' slots handed to an idle hot spare; ``env_respawns``: faults of
 #: env processes that their runner recovered from by itself (``isolate_envs``: counted by kind
-#: too, with no restart); ``unavailable``: calls that Ray could not deliver to a runner not known dead
-#: (``ActorUnavailableError``, transient: the call is lost, the runner is asked again, not restarted).
+#: too, with no restart); ``unavailable``: runners that Ray could not reach for a while (``ActorUnavailableError``)
+#: and that then answered as the same process: the call is lost, the runner is not restarted (one
+#: that answers as a new process died: a crash, and a restart by Ray).
 #: A process that died but that Ray has not reported dead by the deadline (Ray takes ~1-2 s) counts
 #: as a hang.
 COUNTERS = (

@@ -78,6 +78,7 @@ class _Slot:
     timeout_s: float = 0.0
     restarts_used: int = 0  # Ray restarts of this actor (kills and crashes)
     down_since: float | None = None  # when the current fault was detected
+    probing: bool = False  # unreachable (ActorUnavailableError): its ready call tells a blip from a restart
     weights_version: int = -1  # version of the weights this incarnation has (-1: a new incarnation)
     pid: int | None = None
     node_id: str = ""  # the node of its process, from its first fragment
@@ -91,8 +92,8 @@ class _Slot:
     pending: Any = None  # ref of the arrays of a chunk whose record has not been read yet
 
 
-_ACTOR_FIELDS = ("actor", "ref", "kind", "deadline", "timeout_s", "restarts_used", "down_since", "weights_version",
-                 "pid", "node_id", "gone", "beat_ref", "beat_sent", "beat_due", "last_beat", "stalled", "chunks",
+_ACTOR_FIELDS = ("actor", "ref", "kind", "deadline", "timeout_s", "restarts_used", "down_since", "probing",
+                 "weights_version", "pid", "node_id", "gone", "beat_ref", "beat_sent", "beat_due", "last_beat", "stalled", "chunks",
                  "pending")
 _SILENT = "no heartbeat answer"
 #: How often an idle spare gets a heartbeat, seconds.
@@ -327,14 +328,23 @@ class Supervisor:
         is restarted (a crash, no call lost) instead of failing the slot it would take."""
         if slot.beat_ref is not None and ray.wait([slot.beat_ref], timeout=0)[0]:
             try:
-                ray.get(slot.beat_ref)
+                beat = ray.get(slot.beat_ref)
             except ActorUnavailableError:
-                pass  # transient: ask again at the next check, no restart
+                self._probe(slot)  # a network blip, or a death Ray has not confirmed yet
+                return
             except RayActorError as err:
                 self.metrics.add("crashes")
                 log.error("spare %d (pid %s) died while idle: %s; restarting it", slot.index, slot.pid, _first_line(err))
                 self._fail(slot, f"spare {slot.index} died while idle: {_first_line(err)}", str(err))
                 self._restart_or_replace(slot, kill=False)
+                return
+            if beat["pid"] != slot.pid:  # it died between two heartbeats and Ray restarted it already
+                self.metrics.add("crashes")
+                self.metrics.add("restarts")
+                slot.restarts_used, slot.weights_version = slot.restarts_used + 1, -1
+                log.error("spare %d (pid %s) died while idle; Ray restarted it (pid %s)", slot.index, slot.pid,
+                          beat["pid"])
+                self._submit_ready(slot)  # the new process resets its envs before it waits again
                 return
             slot.beat_ref, slot.beat_due = None, now + _SPARE_CHECK_S
         if slot.beat_ref is None and now >= slot.beat_due:
@@ -396,14 +406,11 @@ class Supervisor:
         try:
             chunk = self._read_chunk(slot)
         except ActorUnavailableError as err:  # (a RayActorError: caught first)
-            # Transient: Ray could not reach the actor but does not know it dead. The call is
-            # lost, not the runner: keep what it handed over and ask the same actor again (a
-            # dead one answers that call with RayActorError, a crash). No restart.
-            self.metrics.add("unavailable")
-            partial = self._lose(slot, f"runner unreachable during sample (transient): {_first_line(err)}", str(err),
-                                 alive=False)
-            slot.down_since, slot.weights_version = None, -1  # (-1: send it the weights again, in case it did restart)
-            self._submit_sample(slot)
+            # Ray cannot reach the runner and does not know yet whether it died: a network blip
+            # and a node that just died read the same. The call is lost (what it handed over
+            # is kept); the probe then tells the same process (no restart) from a new one.
+            partial = self._lose(slot, f"runner unreachable during sample: {_first_line(err)}", str(err), alive=False)
+            self._recover(slot, self._probe)
             return partial
         except RayActorError as err:
             self.metrics.add("crashes")
@@ -503,7 +510,19 @@ class Supervisor:
             self._fail(slot, f"runner {slot.index} died while starting ({kind}): {_first_line(err)}", str(err))
             self._recover(slot, self._replace)
             return
-        if pid == slot.pid:
+        if slot.probing:  # it was unreachable: the same process (a blip), or Ray restarted a dead one
+            slot.probing = False
+            if pid == slot.pid:
+                self.metrics.add("unavailable")
+                log.warning("runner %d (pid %s) reachable again: not restarted", slot.index, pid)
+                slot.down_since = None  # no restart: no restart latency
+            else:
+                self.metrics.add("crashes")
+                self.metrics.add("restarts")
+                slot.restarts_used += 1
+                log.warning("runner %d was unreachable because it died: Ray restarted it (pid %s -> %s)", slot.index,
+                            slot.pid, pid)
+        elif pid == slot.pid:
             # The old incarnation answered before ray.kill reached it: ask again.
             self._resubmit_ready(slot)
             return
@@ -662,6 +681,11 @@ class Supervisor:
         log.warning("runner %d: slot handed to an idle spare (pid %s); the failed actor recovers as spare %d",
                     slot.index, slot.pid, spare.index)
 
+    def _probe(self, slot: _Slot) -> None:
+        """Ask an unreachable actor whether it is alive, without killing it (see `_on_started`)."""
+        slot.probing, slot.weights_version = True, -1  # (-1: send the weights again, in case it restarted)
+        self._submit_ready(slot)
+
     def _restart_or_replace(self, slot: _Slot, kill: bool) -> None:
         """Restart the actor through Ray (killing it first if it is still alive) or, with its
         restart budget spent, replace it."""
@@ -679,7 +703,7 @@ class Supervisor:
     def _replace(self, slot: _Slot) -> None:
         ray.kill(slot.actor, no_restart=True)
         slot.actor = self.spec.create(slot.index, reseed=True, policy_index=0 if slot.spare else None)
-        slot.restarts_used, slot.weights_version = 0, -1
+        slot.restarts_used, slot.weights_version, slot.probing = 0, -1, False
         self.metrics.add("replacements")
         log.warning("%s %d: replaced by a fresh actor", "spare" if slot.spare else "runner", slot.index)
         if slot.down_since is None:
