@@ -93,8 +93,8 @@ class _Slot:
 
 
 _ACTOR_FIELDS = ("actor", "ref", "kind", "deadline", "timeout_s", "restarts_used", "down_since", "probing",
-                 "weights_version", "pid", "node_id", "gone", "beat_ref", "beat_sent", "beat_due", "last_beat", "stalled", "chunks",
-                 "pending")
+                 "weights_version", "pid", "node_id", "gone", "beat_ref", "beat_sent", "beat_due", "last_beat",
+                 "stalled", "chunks", "pending")
 _SILENT = "no heartbeat answer"
 #: How often an idle spare gets a heartbeat, seconds.
 _SPARE_CHECK_S = 1.0
