@@ -4,7 +4,7 @@ Every policy has one interface: ``policy(env) -> action``, reading the state of 
 `FuelBreakEnv` after `reset` (its landscape, scenarios' current fires and action mask) and
 returning the next cell to treat. `run_episode` plays one whole episode with any of them.
 
-- `RandomPolicy`: a uniformly random treatable cell (seeded).
+- `RandomCellPolicy`: a uniformly random treatable cell (seeded).
 - `BurnProbabilityPolicy`: greedy on the current burn probability over the episode's scenarios.
 - `DownstreamProtectionPolicy`: greedy on the downstream protection value (Pais et al. 2021):
   per scenario, how many burned cells' fastest fire path runs through the cell (ignition cells
@@ -38,7 +38,7 @@ def _greedy(score: np.ndarray, mask: np.ndarray) -> int:
     return int(np.where(mask, score.ravel(), -np.inf).argmax())
 
 
-class RandomPolicy:
+class RandomCellPolicy:
     """A uniformly random treatable cell."""
 
     name = "random"
@@ -159,7 +159,7 @@ class GreedySearchPolicy:
 
 
 BASELINES: dict[str, Callable[[int], Policy]] = {
-    "random": lambda seed: RandomPolicy(seed),
+    "random": lambda seed: RandomCellPolicy(seed),
     "burnprob": lambda seed: BurnProbabilityPolicy(),
     "dpv": lambda seed: DownstreamProtectionPolicy(),
     "domirank": lambda seed: DomiRankPolicy(),
