@@ -38,3 +38,40 @@ def test_learner_scales_rewards_trains_when_ready_and_round_trips():
     assert twin.dqn.num_updates == 3 and twin.env_steps == 32
     for name, tensor in learner.get_weights().items():
         assert torch.equal(tensor, twin.get_weights()[name]), name
+
+
+def test_the_learner_actors_state_travels_as_cpu_tensors_and_loads_back():
+    """`Learner.state_dict` (the actor's) maps every tensor to the CPU, through the optimizer's
+    nested state, keeping keys, containers and plain values: a CPU-only driver can unpickle
+    what a GPU learner sends. (On a CPU learner the mapping is the identity on devices.)"""
+    from firebreak.rollout.learner import to_cpu
+
+    config = DQNConfig(network="basic", network_kwargs={"hidden": 8, "num_layers": 1}, n_step=1, batch_size=4,
+                       buffer_size=256, learning_starts=16, autocast="off")
+    learner = DQN(config, (3, 4, 4), device="cpu", seed=0)
+    learner.add_fragment(*_fragment(np.random.default_rng(0)))
+    learner.train(2)
+    state = learner.state_dict()
+    moved = to_cpu(state)
+    plain = to_cpu({"a": ("b", 1, None, [torch.ones(2)])})["a"]
+    assert isinstance(plain, tuple) and plain[:3] == ("b", 1, None) and torch.equal(plain[3][0], torch.ones(2))
+    leaves = []
+
+    def collect(tree):
+        if isinstance(tree, torch.Tensor):
+            leaves.append(tree)
+        elif isinstance(tree, dict):
+            for value in tree.values():
+                collect(value)
+        elif isinstance(tree, (list, tuple)):
+            for value in tree:
+                collect(value)
+
+    collect(moved)
+    assert len(leaves) > 10 and all(t.device.type == "cpu" for t in leaves)
+    assert moved["dqn"]["optimizer"]["state"].keys() == state["dqn"]["optimizer"]["state"].keys()  # int keys kept
+    twin = DQN(config, (3, 4, 4), device="cpu", seed=1)
+    twin.load_state_dict(moved)
+    assert twin.dqn.num_updates == 2
+    for name, tensor in learner.get_weights().items():
+        assert torch.equal(tensor, twin.get_weights()[name]), name

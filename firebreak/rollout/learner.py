@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import os
 import uuid
+from typing import Any
 
 import ray
 import torch
@@ -110,7 +111,20 @@ class Learner:
         self.learner.save_replay(path)
 
     def state_dict(self) -> dict:
-        return self.learner.state_dict()
+        """The learner's state with every tensor on the CPU: the driver that checkpoints it may
+        run on a node without CUDA, where a CUDA tensor cannot even be unpickled."""
+        return to_cpu(self.learner.state_dict())
+
+
+def to_cpu(state: Any) -> Any:
+    """``state`` (nested dicts, lists and tuples, as state_dicts are) with its tensors on the CPU."""
+    if isinstance(state, torch.Tensor):
+        return state.detach().cpu()
+    if isinstance(state, dict):
+        return {key: to_cpu(value) for key, value in state.items()}
+    if isinstance(state, (list, tuple)):
+        return type(state)(to_cpu(value) for value in state)
+    return state
 
 
 def create_learner(config: DQNConfig, obs_shape: tuple[int, int, int], restore_point, seed: int,
