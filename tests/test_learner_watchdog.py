@@ -5,6 +5,7 @@ import os
 import signal
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import ray
@@ -156,25 +157,30 @@ def test_resuming_with_another_network_names_the_keys_that_differ(tmp_path):
         train(cfg, resume=str(path), progress=False)
 
 
+class _Handle:
+    """A learner actor handle whose ``method.remote(...)`` returns the method's name as its "ref"
+    (with ray.get and ray.wait monkeypatched to answer such refs)."""
+
+    def __getattr__(self, name):
+        return SimpleNamespace(remote=lambda *args: name)
+
+
+def _fake_ray(monkeypatch, answer):
+    """``ray.get`` answers each ref (a method name) with ``answer(ref)``; every ref is ready."""
+    def get(ref, timeout=None):
+        return [get(r) for r in ref] if isinstance(ref, list) else answer(ref)
+
+    monkeypatch.setattr(ray, "get", get)
+    monkeypatch.setattr(ray, "wait", lambda refs, num_returns=1, timeout=None: (refs, []))
+
+
 def test_an_unreachable_learner_is_not_counted_as_a_restart(monkeypatch):
     """ActorUnavailableError is transient: the same incarnation answers again, nothing reloaded."""
     from ray.exceptions import ActorUnavailableError
 
     failures = ["train"]  # the first train call meets a network blip
 
-    class Method:
-        def __init__(self, name):
-            self.name = name
-
-        def remote(self, *args):
-            return self.name
-
-    class Handle:
-        info, train = Method("info"), Method("train")
-
-    def get(ref, timeout=None):
-        if isinstance(ref, list):
-            return [get(r) for r in ref]
+    def answer(ref):
         if ref in failures:
             failures.remove(ref)
             raise ActorUnavailableError("connection reset", None)
@@ -182,9 +188,8 @@ def test_an_unreachable_learner_is_not_counted_as_a_restart(monkeypatch):
             return {"pid": 1, "incarnation": "a", "updates": 5, "restored": True}
         return {"updates": 6, "incarnation": "a", "loss": 0.1}
 
-    monkeypatch.setattr(ray, "get", get)
-    monkeypatch.setattr(ray, "wait", lambda refs, timeout=None: (refs, []))
-    learner = _RemoteLearner(Handle(), max_restarts=0, call_timeout_s=1.0, restart_timeout_s=5.0)
+    _fake_ray(monkeypatch, answer)
+    learner = _RemoteLearner(_Handle(), max_restarts=0, call_timeout_s=1.0, restart_timeout_s=5.0)
     learner.start_train(1)
     assert learner.finished_train() == (True, None)  # that call's result is lost, not made up
     assert learner.restarts == 0 and not learner.restarted and learner.updates == 5
@@ -199,26 +204,13 @@ def test_a_learner_that_dies_taking_fragments_before_learning_starts_is_seen_and
 
     incarnations = iter(["a", "b"])  # the first info call meets "a", the next ones its restart "b"
 
-    class Method:
-        def __init__(self, name):
-            self.name = name
-
-        def remote(self, *args):
-            return self.name
-
-    class Handle:
-        info, add_fragment = Method("info"), Method("add_fragment")
-
-    def get(ref, timeout=None):
-        if isinstance(ref, list):
-            return [get(r) for r in ref]
+    def answer(ref):
         if ref == "add_fragment":
             raise RayActorError()  # the learner process died with the fragment
         return {"pid": 1, "incarnation": next(incarnations, "b"), "updates": 0, "restored": True}
 
-    monkeypatch.setattr(ray, "get", get)
-    monkeypatch.setattr(ray, "wait", lambda refs, num_returns=1, timeout=None: (refs, []))
-    learner = _RemoteLearner(Handle(), max_restarts=1, call_timeout_s=1.0, restart_timeout_s=5.0)
+    _fake_ray(monkeypatch, answer)
+    learner = _RemoteLearner(_Handle(), max_restarts=1, call_timeout_s=1.0, restart_timeout_s=5.0)
     learner.add_fragment("fragment")
     assert learner.finished_train() == (True, None)
     assert learner.restarts == 1 and learner.restarted and learner.incarnation == "b"

@@ -105,18 +105,17 @@ def test_each_fault_kind_is_recovered_and_counted(tmp_path, kind, caplog):
             assert "exited during sample" in record.getMessage() and record.created - inj.time <= 0.3
 
 
-def test_a_fragment_lost_with_its_object_store_is_counted_and_the_runner_restarted(monkeypatch):
-    """A node can die between ray.wait calling a fragment ready and ray.get reading it: Ray then
-    raises ObjectLostError (ObjectReconstructionFailedError). Injected here on the 3rd fragment."""
+def _four_fragments_with_the_third_raising(monkeypatch, error):
+    """Four fragments of one runner, the supervisor's ``ray.get`` raising ``error()`` on the 3rd
+    fragment record it reads (after Ray called it ready). Returns (delivered, every record read, stats)."""
     import ray
-    from ray.exceptions import ObjectReconstructionFailedError
 
     import firebreak.rollout.supervisor as supervisor_module
     from firebreak.rollout import Fragment
 
     fetched = []
 
-    class LosingRay:  # the supervisor's view of Ray: one fragment vanishes after it was ready
+    class FailingRay:  # the supervisor's view of Ray
         def __getattr__(self, name):
             return getattr(ray, name)
 
@@ -125,51 +124,40 @@ def test_a_fragment_lost_with_its_object_store_is_counted_and_the_runner_restart
             if isinstance(value, Fragment):
                 fetched.append(value)
                 if len(fetched) == 3:
-                    raise ObjectReconstructionFailedError(refs.hex())
+                    raise error(refs)
             return value
 
-    monkeypatch.setattr(supervisor_module, "ray", LosingRay())
+    monkeypatch.setattr(supervisor_module, "ray", FailingRay())
     with Supervisor(_spec(counter_env), 1, sample_timeout_s=CRASH_DEADLINE, restart_timeout_s=30) as sup:
         fragments = [_fetch(sup.next_fragment(timeout=60)) for _ in range(4)]
         stats = sup.stats()
+    assert all(f is not fetched[2] for f in fragments)  # the lost fragment was never delivered
+    return fragments, fetched, stats
+
+
+def test_a_fragment_lost_with_its_object_store_is_counted_and_the_runner_restarted(monkeypatch):
+    """A node can die between ray.wait calling a fragment ready and ray.get reading it: Ray then
+    raises ObjectLostError (ObjectReconstructionFailedError)."""
+    from ray.exceptions import ObjectReconstructionFailedError
+
+    fragments, fetched, stats = _four_fragments_with_the_third_raising(
+        monkeypatch, lambda ref: ObjectReconstructionFailedError(ref.hex()))
     assert stats["crashes"] == 1 and stats["lost_fragments"] == 1 and stats["lost_steps"] == LENGTH
     assert stats["restarts"] == 1 and stats["fragments"] == 4
     assert fetched[2].pid not in {f.pid for f in fragments[2:]}  # the runner was restarted, not reused
-    assert all(f is not fetched[2] for f in fragments)  # the lost fragment was never delivered
 
 
 def test_an_unreachable_runner_loses_its_call_but_is_neither_counted_a_crash_nor_restarted(monkeypatch):
     """ActorUnavailableError (a RayActorError) says Ray could not reach a runner it does not know
-    dead, e.g. a network blip: injected here on the 3rd fragment's record. The call is lost and
-    counted as such; the same healthy process delivers the next fragments."""
-    import ray
+    dead, e.g. a network blip. The call is lost and counted as such; the probe finds the same
+    healthy process, which delivers the next fragments."""
     from ray.exceptions import ActorUnavailableError
 
-    import firebreak.rollout.supervisor as supervisor_module
-    from firebreak.rollout import Fragment
-
-    fetched = []
-
-    class UnreachableRay:  # the supervisor's view of Ray: one call's answer does not get through
-        def __getattr__(self, name):
-            return getattr(ray, name)
-
-        def get(self, refs, *args, **kwargs):
-            value = ray.get(refs, *args, **kwargs)
-            if isinstance(value, Fragment):
-                fetched.append(value)
-                if len(fetched) == 3:
-                    raise ActorUnavailableError("connection reset (injected)", None)
-            return value
-
-    monkeypatch.setattr(supervisor_module, "ray", UnreachableRay())
-    with Supervisor(_spec(counter_env), 1, sample_timeout_s=CRASH_DEADLINE, restart_timeout_s=30) as sup:
-        fragments = [_fetch(sup.next_fragment(timeout=60)) for _ in range(4)]
-        stats = sup.stats()
+    fragments, fetched, stats = _four_fragments_with_the_third_raising(
+        monkeypatch, lambda ref: ActorUnavailableError("connection reset (injected)", None))
     assert stats["unavailable"] == 1 and stats["lost_fragments"] == 1 and stats["lost_steps"] == LENGTH
     assert stats["crashes"] == stats["hangs"] == stats["restarts"] == stats["replacements"] == 0
     assert {f.pid for f in fragments} == {fetched[0].pid}  # the same process throughout
-    assert all(f is not fetched[2] for f in fragments)  # the undelivered call is not made up
 
 
 def test_slow_steps_under_the_deadline_are_not_hangs_without_stall_detection(tmp_path):
