@@ -90,10 +90,6 @@ class BurnEnv(gym.Env):
         return ~self._breaks.ravel()
 
 
-def burn_env() -> BurnEnv:
-    return BurnEnv()
-
-
 def calibrated_burn_env(step_ms: float) -> Callable[[], BurnEnv]:
     """A `BurnEnv` factory whose steps take about ``step_ms`` ms on one idle core of this machine."""
     env, rng = BurnEnv(), np.random.default_rng(0)
