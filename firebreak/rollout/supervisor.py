@@ -338,13 +338,8 @@ class Supervisor:
                 self._fail(slot, f"spare {slot.index} died while idle: {_first_line(err)}", str(err))
                 self._restart_or_replace(slot, kill=False)
                 return
-            if beat["pid"] != slot.pid:  # it died between two heartbeats and Ray restarted it already
-                self.metrics.add("crashes")
-                self.metrics.add("restarts")
-                slot.restarts_used, slot.weights_version = slot.restarts_used + 1, -1
-                log.error("spare %d (pid %s) died while idle; Ray restarted it (pid %s)", slot.index, slot.pid,
-                          beat["pid"])
-                self._submit_ready(slot)  # the new process resets its envs before it waits again
+            if beat["pid"] != slot.pid:  # it died between two heartbeats and Ray restarted it already:
+                self._probe(slot)  # the probe counts that and resets the new process's envs
                 return
             slot.beat_ref, slot.beat_due = None, now + _SPARE_CHECK_S
         if slot.beat_ref is None and now >= slot.beat_due:
@@ -510,7 +505,7 @@ class Supervisor:
             self._fail(slot, f"runner {slot.index} died while starting ({kind}): {_first_line(err)}", str(err))
             self._recover(slot, self._replace)
             return
-        if slot.probing:  # it was unreachable: the same process (a blip), or Ray restarted a dead one
+        if slot.probing:  # unreachable or answering as another pid: the same process (a blip), or Ray restarted it
             slot.probing = False
             if pid == slot.pid:
                 self.metrics.add("unavailable")
@@ -520,8 +515,8 @@ class Supervisor:
                 self.metrics.add("crashes")
                 self.metrics.add("restarts")
                 slot.restarts_used += 1
-                log.warning("runner %d was unreachable because it died: Ray restarted it (pid %s -> %s)", slot.index,
-                            slot.pid, pid)
+                log.warning("%s %d died and Ray restarted it (pid %s -> %s)", "spare" if slot.spare else "runner",
+                            slot.index, slot.pid, pid)
         elif pid == slot.pid:
             # The old incarnation answered before ray.kill reached it: ask again.
             self._resubmit_ready(slot)
@@ -682,7 +677,8 @@ class Supervisor:
                     slot.index, slot.pid, spare.index)
 
     def _probe(self, slot: _Slot) -> None:
-        """Ask an unreachable actor whether it is alive, without killing it (see `_on_started`)."""
+        """Ask an actor that was unreachable, or answered as a new process, whether it is the
+        process it was, without killing it (see `_on_started`)."""
         slot.probing, slot.weights_version = True, -1  # (-1: send the weights again, in case it restarted)
         self._submit_ready(slot)
 
