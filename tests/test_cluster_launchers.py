@@ -68,7 +68,8 @@ def _sbatch_components() -> list[dict[str, str]]:
 
 STUB = """#!/bin/bash
 {before}
-{{ printf '%q ' "$(basename "$0")" "$@"; echo; }} >> "$FAKE_LOG"
+record=$(printf '%q ' "$(basename "$0")" "$@")
+printf '%s\n' "$record" >> "$FAKE_LOG"  # one write: the srun steps log concurrently with the script
 {body}
 """
 # the head is "up" once its srun ran: until then `ray status` fails (unlogged), as against a head still starting
