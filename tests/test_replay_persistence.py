@@ -10,6 +10,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from firebreak.config import load_config
 from firebreak.dqn import DQN, DQNConfig, PrioritizedReplayBuffer
+from firebreak.dqn.algorithm import check_saved_replay
 from firebreak.dqn.checkpoint import load_checkpoint, save_checkpoint
 from firebreak.dqn.replay import ReplayFileError, read_replay_meta
 from firebreak.train import train
@@ -173,6 +174,29 @@ def test_a_learner_state_names_its_saved_replay_and_a_new_learner_reloads_it(tmp
     mismatched = small_learner(reward_scale=100.0)  # stored returns are scaled: they would be wrong
     with pytest.raises(ReplayFileError, match=r"reward_scale \(file 1\.0, now 100\.0\)"):
         mismatched.load_state_dict(learner.state_dict())
+
+
+def test_the_driver_refuses_a_saved_replay_whose_static_layers_are_stored_otherwise(tmp_path):
+    config = DQNConfig(network="basic", network_kwargs={"hidden": 4, "num_layers": 1}, buffer_size=256,
+                       batch_size=8, learning_starts=20, n_step=3)
+    learner = DQN(config, SHAPE, device="cpu", static_channels=(0,), episode_steps=4)
+    f = fragment(np.random.default_rng(0), 10)
+    f["obs"][:, 0] = f["next_obs"][:, 0] = 0.5  # layer 0 is the same in every episode
+    learner.add_fragment(*(f[key][None] for key in ("obs", "action", "reward", "terminated", "truncated",
+                                                    "next_obs", "next_mask")))
+    learner.save_replay(tmp_path / "latest.replay.npz")
+    state = learner.state_dict()
+    check_saved_replay(state, config, SHAPE, static_channels=(0,), episode_steps=4)  # the same layout: fits
+    # longer episodes (a larger env.budget) size the store of static layers otherwise: the driver says so
+    # before a learner actor starts, whose load would fail as a dead actor
+    with pytest.raises(ReplayFileError, match=r"latest\.replay\.npz: the saved replay stores its episode-static "
+                                              r"layers as \{'static channels': \[0\], 'static slots': 77\}, this "
+                                              r"learner as \{'static channels': \[0\], 'static slots': 64\}"):
+        check_saved_replay(state, config, SHAPE, static_channels=(0,), episode_steps=8)
+    with pytest.raises(ReplayFileError, match=r"'static channels': \[\]"):
+        check_saved_replay(state, config, SHAPE)  # an env without static layers
+    with pytest.raises(ReplayFileError, match=r"'static slots': 77\}, this learner as"):  # the learner itself agrees
+        DQN(config, SHAPE, device="cpu", static_channels=(0,), episode_steps=8).load_state_dict(state)
 
 
 def test_saving_an_unchanged_replay_again_writes_nothing(tmp_path):

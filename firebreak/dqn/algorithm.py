@@ -23,7 +23,7 @@ from .demonstrations import DemonstrationBuffer
 from .exploration import linear_schedule
 from .networks import build_q_network
 from .replay import (PrioritizedReplayBuffer, check_replay_file, default_static_slots, read_replay_meta,
-                     replay_fingerprint)
+                     replay_fingerprint, replay_layout)
 from .update import DQNConfig, DQNUpdate
 
 log = logging.getLogger("firebreak.dqn")
@@ -174,11 +174,15 @@ class DQN:
         return True
 
 
-def check_saved_replay(state: dict, config: DQNConfig, obs_shape: tuple[int, int, int]) -> None:
+def check_saved_replay(state: dict, config: DQNConfig, obs_shape: tuple[int, int, int], *,
+                       static_channels: tuple[int, ...] = (), episode_steps: int | None = None) -> None:
     """Raise `ReplayFileError` now if the replay file a learner state names is here and would not
-    load into `DQN(config, obs_shape)`: what its `load_state_dict` would raise, told by the
-    driver before a learner actor starts (whose failure Ray would only report as a dead actor)."""
+    load into `DQN(config, obs_shape, static_channels=..., episode_steps=...)`: what its
+    `load_state_dict` would raise, told by the driver before a learner actor starts (whose
+    failure Ray would only report as a dead actor)."""
     replay = state.get("replay")
     if replay is not None and Path(replay["file"]).is_file():
         fingerprint = replay_fingerprint(config.buffer_size, obs_shape, config.gamma, config.n_step, config.alpha)
-        check_replay_file(replay["file"], fingerprint, reward_scale=config.reward_scale)
+        static_slots = default_static_slots(config.buffer_size, episode_steps) if static_channels else 0
+        check_replay_file(replay["file"], fingerprint, replay_layout(static_channels, static_slots),
+                          reward_scale=config.reward_scale)

@@ -168,9 +168,15 @@ def read_replay_meta(path: str | Path) -> dict:
     return meta
 
 
-def check_replay_file(path: str | Path, fingerprint: dict, **expected) -> dict:
+def replay_layout(static_channels, static_slots: int) -> dict:
+    """How a replay stores its episode-static layers (saved with it; a file loads only into the same)."""
+    return {"static channels": sorted(int(c) for c in static_channels), "static slots": int(static_slots)}
+
+
+def check_replay_file(path: str | Path, fingerprint: dict, layout: dict | None = None, **expected) -> dict:
     """The file's metadata, or ReplayFileError naming the file, each differing key (saved and
-    wanted value) and the fix when its `replay_fingerprint` or `extra` values differ."""
+    wanted value) and the fix when its `replay_fingerprint`, `replay_layout` (unless None) or
+    `extra` values differ."""
     path = Path(path)
     meta = read_replay_meta(path)
     saved = {**meta["fingerprint"], **meta["extra"]}
@@ -180,6 +186,10 @@ def check_replay_file(path: str | Path, fingerprint: dict, **expected) -> dict:
         raise ReplayFileError(
             f"{path}: the saved replay does not fit this learner: {'; '.join(differ)}. Resume with the settings "
             f"it was saved with, or move {path.name} out of {path.parent} to start with an empty replay")
+    if layout is not None and meta.get("layout") != layout:
+        raise ReplayFileError(f"{path}: the saved replay stores its episode-static layers as {meta.get('layout')}, "
+                              f"this learner as {layout}; resume with the env it was saved with, or move {path.name} "
+                              f"out of {path.parent} to start with an empty replay")
     return meta
 
 
@@ -308,7 +318,7 @@ class PrioritizedReplayBuffer:
         return replay_fingerprint(self.capacity, self.obs_shape, self.gamma, self.n_step, self.alpha, self.obs.dtype)
 
     def _layout(self) -> dict:
-        return {"static channels": list(self.static_channels), "static slots": len(self.static)}
+        return replay_layout(self.static_channels, len(self.static))
 
     def save(self, path: str | Path, **extra) -> Path:
         """Write the buffer to `path` (.npz, uncompressed) atomically: a temp file in the same
@@ -355,11 +365,7 @@ class PrioritizedReplayBuffer:
         copy in memory); a file found damaged while reading leaves the buffer partly overwritten.
         """
         path = Path(path)
-        meta = check_replay_file(path, self._fingerprint(), **expected)
-        if meta.get("layout") != self._layout():
-            raise ReplayFileError(f"{path}: the saved replay stores its episode-static layers as {meta.get('layout')}, "
-                                  f"this learner as {self._layout()}; resume with the env it was saved with, or move "
-                                  f"{path.name} out of {path.parent} to start with an empty replay")
+        meta = check_replay_file(path, self._fingerprint(), self._layout(), **expected)
         used, static_used = int(meta["used"]), min(int(meta["static_written"]), len(self.static))
         with zipfile.ZipFile(path) as archive:
             for name in self._SLOT_ARRAYS:
