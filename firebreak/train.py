@@ -132,7 +132,7 @@ class _LocalLearner:
         self.restored = payload is not None
         if payload is not None:
             self.learner.load_state_dict(payload["learner"])
-        self.restarts = self.hangs = self.lost_updates = 0
+        self.restarts = self.hangs = self.lost_updates = self.lost_steps = 0  # its fragments are in this process
         self.restarted = False  # never: a crash here ends the process
         self._result: dict | None = None
 
@@ -177,13 +177,16 @@ class _RemoteLearner:
     demonstrations by itself; this wrapper then waits for the new incarnation (up to
     ``restart_timeout_s``), counts the updates it lost since that checkpoint, takes its update
     count and sets `restarted` for the driver to re-sync. Fragments queued on the dead
-    incarnation are gone with its replay; they are not resent."""
+    incarnation are gone with its replay; they are not resent. `lost_steps`: env steps whose
+    arrays the learner could not fetch (their runner's node died first), over all incarnations
+    as far as their training results told."""
 
     def __init__(self, handle, restore_point=None, *, max_restarts: int = 3, call_timeout_s: float = 300.0,
                  restart_timeout_s: float = 900.0):
         self.handle, self.restore_point, self.max_restarts = handle, restore_point, max_restarts
         self.call_timeout_s, self.restart_timeout_s = call_timeout_s, restart_timeout_s
         self.restarts = self.hangs = self.lost_updates = 0
+        self._lost_steps_before = self._lost_steps_now = 0  # of earlier incarnations; of this one
         self.restarted = False  # set by a restart, cleared by the driver once it has re-synced
         self._unavailable = False  # the last failure was ActorUnavailableError (transient)
         self._pending = None
@@ -235,6 +238,7 @@ class _RemoteLearner:
             info = self._next_incarnation()
         self.restarts += 1
         self.lost_updates += max(self.updates - int(info["updates"]), 0)
+        self._lost_steps_before, self._lost_steps_now = self.lost_steps, 0
         log.warning("learner restarted (pid %s, %s): %d update(s) since the latest checkpoint lost, training "
                     "continues from %d", info["pid"], "restore point loaded" if info["restored"] else "no restore point",
                     max(self.updates - int(info["updates"]), 0), info["updates"])
@@ -267,8 +271,12 @@ class _RemoteLearner:
         if result.get("incarnation") != self.incarnation:
             self._recover()
             return None
-        self.updates = int(result["updates"])
+        self.updates, self._lost_steps_now = int(result["updates"]), int(result["lost_steps"])
         return result if "loss" in result else None
+
+    @property
+    def lost_steps(self) -> int:
+        return self._lost_steps_before + self._lost_steps_now
 
     def _call(self, method: str, *args):
         for _ in range(3):
@@ -631,7 +639,8 @@ class _Run:
                       "obs_shape": list(self.obs_shape), "obs_layers": list(OBSERVATION_LAYERS)}
         if self.payload is not None:
             _check_resume(cfg, self.payload, self.model, self.resume)
-            check_saved_replay(self.payload["learner"], dqn_config(cfg), self.obs_shape)  # here, not as a dead actor
+            check_saved_replay(self.payload["learner"], dqn_config(cfg), self.obs_shape,  # here, not as a dead actor
+                               **self.replay_layout)
         self.evaluator = Evaluator(cfg)  # a bad run.eval_landscapes fails here, before minutes of set-up
         self.counters = Counters.from_checkpoint(self.payload["counters"]) if self.payload else Counters()
         self.run_dir.mkdir(parents=True, exist_ok=True)
@@ -856,6 +865,7 @@ class _Run:
         w.add_scalar("faults/learner_restarts", self.learner.restarts, step)
         w.add_scalar("faults/learner_hangs", self.learner.hangs, step)
         w.add_scalar("faults/learner_lost_updates", self.counters.lost_updates, step)
+        w.add_scalar("faults/learner_lost_steps", self.learner.lost_steps, step)
         w.add_scalar("faults/eval_failures", self.evals.failed, step)
         w.add_scalar("eval/skipped", self.evals.skipped, step)
         self.bar.set_postfix(frag_s=f"{self.counters.fragments / max(elapsed, 1e-9):.1f}", eps=f"{self.epsilon:.2f}",
@@ -993,6 +1003,7 @@ class _Run:
             "mean_return_last_50": float(np.mean(self.recent_returns)) if self.recent_returns else math.nan,
             "learner_device": self.learner_info["device"], "learner_restarts": self.learner.restarts,
             "learner_hangs": self.learner.hangs, "learner_lost_updates": self.learner.lost_updates,
+            "learner_lost_steps": self.learner.lost_steps,
             "faults": {k: faults[k] for k in FAULT_COUNTERS if k in faults},
             "eval": self.latest_eval, "evaluations": self.evals.stats(), "checkpoint": str(self.final),
         }
@@ -1044,7 +1055,8 @@ def format_summary(summary: dict[str, Any]) -> str:
             ("wall time", f"{summary['seconds']:.0f} s"), ("env steps/s", f"{summary['env_steps_per_s']:.1f}"),
             ("mean return (last 50)", f"{summary['mean_return_last_50']:.4f}"),
             ("learner", f"{summary['learner_device']}, {summary['learner_restarts']} restart(s) "
-                        f"({summary['learner_hangs']} hung), {summary['learner_lost_updates']:,} update(s) lost")]
+                        f"({summary['learner_hangs']} hung), {summary['learner_lost_updates']:,} update(s) lost, "
+                        f"{summary['learner_lost_steps']:,} env step(s) whose arrays it could not fetch")]
     rows += [(f"faults: {k}", str(v)) for k, v in summary["faults"].items()]
     evals = summary["evaluations"]
     rows.append(("evaluations", f"{evals['done']} done, {evals['failed']} failed, {evals['skipped']} skipped"))

@@ -13,7 +13,7 @@ from firebreak.rollout import RandomPolicy, RunnerSpec, Supervisor
 from firebreak.rollout.fragment import Transitions, transport_dtype
 from firebreak.rollout.learner import create_learner
 from firebreak.rollout.runner import Runner
-from firebreak.train import dqn_config
+from firebreak.train import _RemoteLearner, dqn_config
 from tests.rollout_fixtures import LayeredEnv, counter_env, ray_local  # noqa: F401
 from tests.test_replay_persistence import CONFIGS
 
@@ -69,5 +69,11 @@ def test_a_fragment_whose_arrays_are_gone_is_counted_lost_not_a_learner_failure(
     try:
         assert ray.get(learner.add_fragment.remote(fragment), timeout=60) == 0
         assert ray.get(learner.info.remote())["lost_steps"] == 16
+        # the driver's view (its summary's learner_lost_steps): told by the next training result
+        driver_side = _RemoteLearner(learner, max_restarts=0, call_timeout_s=60)
+        driver_side.add_fragment(fragment)
+        driver_side.start_train(1)
+        assert driver_side.finished_train(wait=True) == (True, None)  # an empty replay: no update, no failure
+        assert driver_side.lost_steps == 32 and driver_side.restarts == 0
     finally:
         ray.kill(learner)

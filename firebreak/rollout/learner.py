@@ -96,12 +96,12 @@ class Learner:
 
     def train(self, num_updates: int) -> dict:
         """`num_updates` updates when the replay is ready (metrics with ``loss``), else only the
-        update count and replay size; always the incarnation."""
+        update count and replay size; always the incarnation and its ``lost_steps`` so far."""
         if self.learner.can_train:
             result = self.learner.train(num_updates)
         else:
             result = {"updates": self.learner.dqn.num_updates, "replay_size": len(self.learner.replay)}
-        return {**result, "incarnation": self.incarnation}
+        return {**result, "incarnation": self.incarnation, "lost_steps": self.lost_steps}
 
     def get_weights(self) -> dict[str, torch.Tensor]:
         return self.learner.get_weights()
