@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import signal
 import sys
 import time
 from pathlib import Path
@@ -190,12 +191,32 @@ def policy_factory(name: str) -> Callable[[int], Policy]:
     raise ValueError(f"policy {name!r}: not a planner ({', '.join(PLANNERS)}) nor a .pt checkpoint")
 
 
-def _evaluate_worker(names: list[str], landscape: Landscape, index: int, **kwargs):
-    """`_evaluate_at` in a worker process, returning the landscape's index with its results."""
+def _start_worker(parent_pid: int) -> None:
+    """A worker process ends with the evaluation that started it, even one killed outright
+    (SIGKILL leaves no chance to stop the pool): Linux sends it SIGKILL when its parent dies."""
+    import ctypes
+    import os
+    import signal
+
     import torch
 
     torch.set_num_threads(1)  # one process per core: the workers are the parallelism
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        if os.getppid() != parent_pid:  # the parent died before the line above
+            os._exit(1)
+
+
+def _evaluate_worker(names: list[str], landscape: Landscape, index: int, **kwargs):
+    """`_evaluate_at` in a worker process, returning the landscape's index with its results."""
     return index, _evaluate_at(names, landscape, index, **kwargs)
+
+
+def _kill_pool(pool) -> None:
+    """Stop a ProcessPoolExecutor now: its running jobs too (`shutdown` would wait for them)."""
+    for process in list(pool._processes.values()):  # no public way before Python 3.14 (kill_workers)
+        process.kill()
+    pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _evaluate_at(names, landscape, index, **kwargs):
@@ -219,14 +240,21 @@ def evaluate_budgets(names: Sequence[str], landscapes: Sequence[Landscape], budg
                    disable=not progress, file=sys.stderr)
         if workers > 1:
             import multiprocessing
+            import os
             from concurrent.futures import ProcessPoolExecutor, as_completed
 
-            with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+            pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                                       initializer=_start_worker, initargs=(os.getpid(),))
+            try:
                 jobs = [pool.submit(_evaluate_worker, list(names), landscape, i, **kwargs)
                         for i, landscape in enumerate(landscapes)]
                 for job in as_completed(jobs):
                     i, per_landscape[i] = job.result()
                     bar.update()
+            except BaseException:  # Ctrl-C, SIGTERM (main), a failed job: no worker goes on computing
+                _kill_pool(pool)
+                raise
+            pool.shutdown()
         else:
             for i, landscape in enumerate(landscapes):
                 per_landscape[i] = _evaluate_at(names, landscape, i, **kwargs)
@@ -295,6 +323,10 @@ def plot_frontier(frontier, path: Path) -> None:
     plt.close(fig)
 
 
+def _terminated(signum, frame):
+    raise SystemExit(128 + signum)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m firebreak.evaluate", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -316,6 +348,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=None,
                         help="write frontier.json, frontier.md and frontier.png there")
     args = parser.parse_args(argv)
+    signal.signal(signal.SIGTERM, _terminated)  # as Ctrl-C: the workers are stopped, finished budgets kept
     try:
         budgets = [int(n) for n in (args.planning_fires or str(args.scenarios)).split(",")]
     except ValueError:

@@ -4,8 +4,13 @@ planner (`GreedySearchPolicy`): exact marginal gains, the per-N tables, the save
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
+import time
 
 import numpy as np
+import psutil
 import pytest
 
 from firebreak.env import FuelBreakEnv
@@ -136,3 +141,27 @@ def test_evaluate_cli_writes_the_frontier(tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_:
         main(["--planning-fires", "64,lots"])
     assert exit_.value.code == 2 and "whole numbers separated by commas" in capsys.readouterr().err
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL])
+def test_a_stopped_evaluation_leaves_no_worker_computing(sig, tmp_path):
+    """`ray job stop`, a scheduler or Ctrl-C ends an evaluation with its workers: SIGTERM stops
+    the pool; SIGKILL leaves the parent no say, so the workers die with it (PR_SET_PDEATHSIG)."""
+    command = [sys.executable, "-m", "firebreak.evaluate", "--policy", "search", "--landscapes", "synthetic:64",
+               "--tiles", "4", "--planning-fires", "256", "--scenarios", "8", "--workers", "2"]
+    evaluation = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    parent = psutil.Process(evaluation.pid)
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:  # until two workers are busy planning (spawn and imports come first)
+        busy = [p for p in parent.children(recursive=True) if "multiprocessing.spawn" in " ".join(p.cmdline())
+                and p.cpu_times().user > 3.0]
+        if len(busy) == 2:
+            break
+        time.sleep(0.5)
+    assert len(busy) == 2, "the evaluation's two workers never started computing"
+    family = parent.children(recursive=True)
+    evaluation.send_signal(sig)
+    assert evaluation.wait(timeout=15) == (-signal.SIGKILL if sig == signal.SIGKILL else 128 + signal.SIGTERM)
+    gone, alive = psutil.wait_procs(family, timeout=15)
+    assert not alive, f"still running after the evaluation ended: {[p.cmdline() for p in alive]}"
