@@ -56,6 +56,8 @@ class RolloutConfig(Section):
     sample_timeout_s: float | None = Field(None, gt=0, description="None: derived from fragment times")
     min_timeout_s: float = Field(30.0, gt=0)
     first_timeout_s: float = Field(180.0, gt=0, description="deadline until fragment times are known (JIT)")
+    restart_timeout_s: float = Field(60.0, gt=0, description="how long a (re)starting runner may take to answer, "
+                                     "seconds; past it the runner is replaced by a fresh actor")
     max_restarts: int = Field(-1, ge=-1, description="Ray restarts per actor before a fresh one; -1 unlimited")
     max_consecutive_failures: int = Field(5, ge=1)
     num_cpus_per_runner: float = Field(1.0, gt=0)

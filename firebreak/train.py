@@ -757,6 +757,7 @@ class _Run:
         memory = None if cfg.rollout.memory_limit_mb is None else int(cfg.rollout.memory_limit_mb * 2**20)
         self.sampler = Supervisor(spec, cfg.rollout.runners, sample_timeout_s=cfg.rollout.sample_timeout_s,
                                   min_timeout_s=cfg.rollout.min_timeout_s, first_timeout_s=cfg.rollout.first_timeout_s,
+                                  restart_timeout_s=cfg.rollout.restart_timeout_s,
                                   max_consecutive_failures=cfg.rollout.max_consecutive_failures,
                                   memory_limit_bytes=memory, stall_factor=cfg.rollout.stall_factor,
                                   stall_floor_s=cfg.rollout.stall_floor_s, spare_runners=cfg.rollout.spare_runners,

@@ -1,5 +1,6 @@
 """The training app end to end on a private Ray instance: smoke, resume, SIGTERM, chaos, checkpoints, config."""
 
+import inspect
 import math
 import os
 import signal
@@ -15,7 +16,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 import firebreak.rollout
 import firebreak.train
-from firebreak.config import ConfigError, load_config
+from firebreak.config import ConfigError, RolloutConfig, load_config
 from firebreak.demonstrations import collect_demonstrations
 from firebreak.dqn.checkpoint import CheckpointError, build_policy_network, load_checkpoint, save_checkpoint
 from firebreak.env import OBSERVATION_LAYERS
@@ -24,7 +25,7 @@ from firebreak.landscape import synthetic_landscape
 from firebreak.placement import BASELINES
 from firebreak.rollout import read_injections
 from firebreak.rollout.learner import create_learner, create_restore_point
-from firebreak.train import _check_cpus, _RemoteLearner, dqn_config, train
+from firebreak.train import _check_cpus, _RemoteLearner, _Run, dqn_config, train
 from tests.rollout_fixtures import ray_local, restart_learner  # noqa: F401
 from tests.scheduled_faults import ScheduledEnvFactory
 
@@ -313,3 +314,19 @@ def test_every_shipped_config_is_valid():
     for path in CONFIGS.glob("*.yaml"):
         if path.name != "rllib_dqn.yaml":  # RLlib's own schema, tested in test_rllib.py
             load_config(path)
+
+
+def test_every_supervisor_setting_of_the_rollout_section_reaches_the_supervisor(tmp_path, monkeypatch):
+    """A `rollout:` key named like a `Supervisor` parameter is passed to it by the driver, with
+    the config's value (restart_timeout_s once was not)."""
+    shared = set(inspect.signature(firebreak.rollout.Supervisor).parameters) & set(RolloutConfig.model_fields)
+    assert {"restart_timeout_s", "stall_factor", "stall_floor_s", "spare_runners", "chunk_length"} <= shared
+    overrides = {"sample_timeout_s": 77.0, "min_timeout_s": 11.0, "first_timeout_s": 99.0, "restart_timeout_s": 42.0,
+                 "max_consecutive_failures": 7, "stall_factor": 9.0, "stall_floor_s": 0.25, "spare_runners": 1,
+                 "chunk_length": 4}
+    assert set(overrides) == shared
+    cfg = load_config(overrides=[f"run.out_dir={tmp_path}", *(f"rollout.{k}={v}" for k, v in overrides.items())])
+    passed = {}
+    monkeypatch.setattr(firebreak.rollout, "Supervisor", lambda spec, runners, **kwargs: passed.update(kwargs))
+    _Run(cfg, None).start_sampler()  # builds the runner spec and the Supervisor; no actor starts here
+    assert {key: passed.get(key) for key in shared} == overrides
