@@ -186,7 +186,7 @@ def test_an_unreachable_learner_is_not_counted_as_a_restart(monkeypatch):
             raise ActorUnavailableError("connection reset", None)
         if ref == "info":
             return {"pid": 1, "incarnation": "a", "updates": 5, "restored": True}
-        return {"updates": 6, "incarnation": "a", "loss": 0.1}
+        return {"updates": 6, "incarnation": "a", "loss": 0.1, "lost_steps": 0}
 
     _fake_ray(monkeypatch, answer)
     learner = _RemoteLearner(_Handle(), max_restarts=0, call_timeout_s=1.0, restart_timeout_s=5.0)
