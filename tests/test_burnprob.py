@@ -85,8 +85,13 @@ def test_flame_length_in_the_direction_of_travel_follows_byram():
 
 @pytest.fixture
 def ray_local(tmp_path_factory):
+    """Ray for one test: the instance an earlier test module left running (any test order), or a
+    private one shut down afterwards, so that the in-process tests here never run on Ray."""
     import ray
 
+    if ray.is_initialized():
+        yield
+        return
     ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False,
              _temp_dir=str(tmp_path_factory.mktemp("ray")))
     yield

@@ -49,7 +49,8 @@ class BatchResult:
 def _check_breaks(landscape, breaks) -> np.ndarray:
     if breaks is None:
         return np.zeros(landscape.shape, bool)
-    breaks = np.asarray(breaks, bool)
+    # contiguous: a view (a window's mask) would compile spread.burn a second time, for layout 'A'
+    breaks = np.ascontiguousarray(breaks, dtype=bool)
     if breaks.shape != landscape.shape:
         raise ValueError(f"break mask has shape {breaks.shape}, landscape has {landscape.shape}")
     return breaks
