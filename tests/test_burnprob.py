@@ -85,8 +85,8 @@ def test_flame_length_in_the_direction_of_travel_follows_byram():
 
 @pytest.fixture
 def ray_local(tmp_path_factory):
-    """Ray for one test: the instance an earlier test module left running (any test order), or a
-    private one shut down afterwards, so that the in-process tests here never run on Ray."""
+    """Ray for one test: the instance already running (an earlier module's, in any test order), else
+    a private one, shut down afterwards so that the later tests here run without Ray."""
     import ray
 
     if ray.is_initialized():
