@@ -36,26 +36,34 @@ def free_ports(n: int) -> list[int]:
 
 def processes_under(temp_dir: str) -> list[psutil.Process]:
     """The processes of the Ray instance whose temp dir is ``temp_dir``: those naming it on their
-    command line (gcs_server, raylet, dashboard, agents, log monitor) and all their descendants
-    (workers rename themselves ``ray::...``, so they are found as the raylet's children)."""
+    command line (gcs_server, raylet, dashboard, agents, log monitor) or in ``RAY_TMPDIR`` (the
+    head's Ray-client server, which ``ray start`` leaves orphaned and names no path), and all
+    their descendants (workers rename themselves ``ray::...``, so they are found as the raylet's
+    children)."""
     found: dict[int, psutil.Process] = {}
     for proc in psutil.process_iter(["cmdline"]):
-        if proc.pid != os.getpid() and any(temp_dir in arg for arg in proc.info["cmdline"] or []):
-            found[proc.pid] = proc
-            try:
+        if proc.pid == os.getpid():
+            continue
+        try:
+            ours = (any(temp_dir in arg for arg in proc.info["cmdline"] or [])
+                    or proc.environ().get("RAY_TMPDIR") == temp_dir)
+            if ours:
+                found[proc.pid] = proc
                 found.update({c.pid: c for c in proc.children(recursive=True)})
-            except psutil.NoSuchProcess:
-                pass
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+            pass
     return list(found.values())
 
 
-def stop_processes(procs: list[psutil.Process]) -> None:
+def stop_processes(procs: list[psutil.Process], grace_s: float = 2.0) -> None:
+    """SIGTERM, then SIGKILL what is alive ``grace_s`` seconds later: a head's gcs_server, raylet and
+    runtime-env agent, all signalled at once, wait on each other for 10 s or more (measured with Ray 2.60)."""
     for proc in procs:
         try:
             proc.send_signal(signal.SIGTERM)
         except psutil.NoSuchProcess:
             pass
-    _, alive = psutil.wait_procs(procs, timeout=10)
+    _, alive = psutil.wait_procs(procs, timeout=grace_s)
     for proc in alive:
         try:
             proc.kill()
