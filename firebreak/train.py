@@ -342,8 +342,10 @@ class _RemoteLearner:
         """What a restarted learner reloads: the state of the checkpoint just written."""
         import ray
 
+        from .rollout.restore_point import update_restore_point
+
         if self.restore_point is not None:
-            ray.get(self.restore_point.set.remote(state), timeout=self.restart_timeout_s)
+            ray.get(update_restore_point(self.restore_point, state), timeout=self.restart_timeout_s)
 
 
 class _LocalSampler:
@@ -698,7 +700,8 @@ class _Run:
         if self.runners > 0:
             import ray
 
-            from .rollout.learner import create_learner, create_restore_point
+            from .rollout.learner import create_learner
+            from .rollout.restore_point import create_restore_point
 
             # the expert episodes run before the runners exist: on 2 cores they need the CPUs
             demonstrations = _collect_demonstrations(cfg, self.env_kwargs, progress)

@@ -17,7 +17,8 @@ import firebreak.train
 from firebreak.config import load_config
 from firebreak.dqn.checkpoint import load_checkpoint
 from firebreak.env import OBSERVATION_LAYERS
-from firebreak.rollout.learner import create_learner, create_restore_point
+from firebreak.rollout.learner import create_learner
+from firebreak.rollout.restore_point import create_restore_point
 from firebreak.train import _RemoteLearner, dqn_config, train
 from tests.rollout_fixtures import ray_local  # noqa: F401
 

@@ -7,7 +7,8 @@ import ray
 
 from firebreak.config import load_config
 from firebreak.rollout.fragment import Fragment, Transitions
-from firebreak.rollout.learner import create_learner, create_restore_point
+from firebreak.rollout.learner import create_learner
+from firebreak.rollout.restore_point import create_restore_point, update_restore_point
 from firebreak.train import dqn_config
 from tests.rollout_fixtures import ray_local, restart_learner  # noqa: F401
 from tests.test_replay_persistence import CONFIGS
@@ -33,7 +34,7 @@ def test_a_restarted_learner_continues_with_the_saved_replay(ray_local, tmp_path
     for _ in range(2):
         ray.get(learner.add_fragment.remote(random_fragment(rng)))
     ray.get(learner.save_replay.remote(str(tmp_path / "latest.replay.npz")))
-    ray.get(restore_point.set.remote(ray.get(learner.state_dict.remote())))  # what checkpoint("latest.pt") does
+    ray.get(update_restore_point(restore_point, ray.get(learner.state_dict.remote())))  # what checkpoint("latest.pt") does
     info = restart_learner(learner)
     assert info["restored"]
     result = ray.get(learner.train.remote(1))

@@ -1,5 +1,6 @@
 """`firebreak.rollout` names the learner actor as DESIGN.md does, without loading torch into
-processes that only run envs (runners with a non-torch policy, RayVectorEnv)."""
+processes that only run envs (runners with a non-torch policy, RayVectorEnv) or hold the
+learner's restore point."""
 
 import subprocess
 import sys
@@ -10,6 +11,8 @@ def test_the_learner_actor_is_rollout_learner_and_torch_loads_only_when_it_is_us
     code = (
         "import sys, firebreak.rollout as rollout\n"
         "assert 'torch' not in sys.modules, 'import firebreak.rollout loaded torch'\n"
+        "from firebreak.rollout import RestorePoint, create_restore_point\n"
+        "assert 'torch' not in sys.modules, 'the RestorePoint actor\\'s module loaded torch'\n"
         "from firebreak.rollout import Learner, create_learner\n"
         "import firebreak.rollout.learner as actor\n"
         "assert Learner is actor.Learner and create_learner is actor.create_learner\n"

@@ -24,7 +24,8 @@ from firebreak.evaluate import checkpoint_policy, evaluate
 from firebreak.landscape import synthetic_landscape
 from firebreak.placement import BASELINES
 from firebreak.rollout import read_injections
-from firebreak.rollout.learner import create_learner, create_restore_point
+from firebreak.rollout.learner import create_learner
+from firebreak.rollout.restore_point import create_restore_point, update_restore_point
 from firebreak.train import _check_cpus, _RemoteLearner, _Run, dqn_config, train
 from tests.rollout_fixtures import ray_local, restart_learner  # noqa: F401
 from tests.scheduled_faults import ScheduledEnvFactory
@@ -203,12 +204,17 @@ def test_a_restarted_learner_reloads_the_restore_point(ray_local, tmp_path):  # 
                              max_restarts=2)
     state = ray.get(learner.state_dict.remote())
     state["dqn"]["num_updates"] = torch.tensor(123)
-    ray.get(restore_point.set.remote(state))
+    ray.get(update_restore_point(restore_point, state))
     old = ray.get(learner.info.remote())
     assert not old["restored"] and old["updates"] == 0
     info = restart_learner(learner)
     assert info["restored"] and info["updates"] == 123
     assert info["device"] == "cpu"  # no GPU in this cluster: num_gpus 'auto' -> 0
+    # the restore point holds the state's ref, never its tensors: its process never loads torch
+    pid = ray._private.state.actors(restore_point._actor_id.hex())["Pid"]
+    maps = Path(f"/proc/{pid}/maps")
+    if maps.exists():  # Linux
+        assert "libtorch" not in maps.read_text(), "the RestorePoint process loaded torch"
     ray.kill(learner)
     ray.kill(restore_point)
 

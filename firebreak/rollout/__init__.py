@@ -14,12 +14,13 @@ from firebreak.rollout.faults import FaultInjector, FaultyEnvFactory, InjectedFa
 from firebreak.rollout.fragment import EpisodeStats, Fragment, Transitions
 from firebreak.rollout.metrics import RolloutMetrics
 from firebreak.rollout.policy import Policy, RandomPolicy
+from firebreak.rollout.restore_point import RestorePoint, create_restore_point
 from firebreak.rollout.runner import EnvRunner, RunnerSpec, create_runner
 from firebreak.rollout.supervisor import RolloutError, Supervisor
 from firebreak.rollout.vector_env import RayVectorEnv
 
 # The learner actor pulls in torch; runners with a non-torch policy and RayVectorEnv do not need it.
-_LEARNER_NAMES = ("Learner", "RestorePoint", "create_learner", "create_restore_point")
+_LEARNER_NAMES = ("Learner", "create_learner")  # torch loads with them: only when used
 
 
 def __getattr__(name: str):

@@ -1,8 +1,9 @@
 """`Learner`, the learner actor: `firebreak.dqn.DQN` inside Ray, on a GPU when the cluster has one.
 
-The driver creates it with `create_learner`, next to a `RestorePoint`: a small actor on the
-driver's node that holds the learner state of the run's latest checkpoint (the driver updates it
-at every checkpoint, and right after the actor starts and after pre-training). An incarnation
+The driver creates it with `create_learner`, next to a `RestorePoint`
+(`firebreak.rollout.restore_point`): a small actor on the driver's node that holds the learner
+state of the run's latest checkpoint (the driver updates it at every checkpoint, and right after
+the actor starts and after pre-training). An incarnation
 restarted by Ray (``max_restarts``) rebuilds itself from that state, so a learner crash costs the
 updates since that checkpoint and the replay's contents (kept too with ``learner.save_replay``:
 the state then names the replay file saved beside latest.pt), never the run. The state travels through
@@ -29,22 +30,9 @@ from ray.exceptions import RayError
 
 from firebreak.dqn import DQN, DQNConfig
 from firebreak.rollout.fragment import Fragment
+from firebreak.rollout.restore_point import restore_state
 
 log = logging.getLogger(__name__)
-
-
-@ray.remote(num_cpus=0)
-class RestorePoint:
-    """The learner state (`DQN.state_dict`) a restarted learner starts from; None: none yet."""
-
-    def __init__(self, state: dict | None = None):
-        self.state = state
-
-    def set(self, state: dict) -> None:
-        self.state = state
-
-    def get(self) -> dict | None:
-        return self.state
 
 
 @ray.remote
@@ -63,7 +51,7 @@ class Learner:
                            episode_steps=episode_steps)
         for demonstration in ray.get(demonstrations or []):
             self.learner.add_demonstration(**demonstration.arrays)
-        state = ray.get(restore_point.get.remote()) if restore_point is not None else None
+        state = restore_state(restore_point) if restore_point is not None else None
         self.restored = state is not None
         self.lost_steps = 0  # env steps whose arrays could not be fetched (their node died)
         if state is not None:
@@ -141,11 +129,3 @@ def create_learner(config: DQNConfig, obs_shape: tuple[int, int, int], restore_p
     return Learner.options(num_gpus=num_gpus, num_cpus=num_cpus, resources=resources or {},
                                 max_restarts=max_restarts, max_task_retries=0).remote(
         config, obs_shape, restore_point, seed, demonstrations, tuple(static_channels), episode_steps)
-
-
-def create_restore_point(state: dict | None = None):
-    """A `RestorePoint` on this (the driver's) node: it lives and dies with the driver."""
-    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
-
-    node = ray.get_runtime_context().get_node_id()
-    return RestorePoint.options(scheduling_strategy=NodeAffinitySchedulingStrategy(node, soft=False)).remote(state)
