@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -92,6 +93,7 @@ def test_a_worker_node_dies_mid_training_and_its_runners_move(private_ray_env, t
 
         fragments = []  # (time.monotonic(), runner index, pid, node id)
         both_nodes_seen = threading.Event()
+        killed_at = []
 
         class TracingSupervisor(firebreak.rollout.Supervisor):
             def next_fragment(self, timeout=None):
@@ -102,12 +104,20 @@ def test_a_worker_node_dies_mid_training_and_its_runners_move(private_ray_env, t
                 per_node = Counter(f[3] for f in fragments)
                 if per_node[id_a] >= 2 and per_node[id_b] >= 2:
                     both_nodes_seen.set()
+                if killed_at and self._moved_deliveries() >= 3:
+                    # seen: stop the run as `ray job stop` would (it ends with a final checkpoint)
+                    os.kill(os.getpid(), signal.SIGTERM)
                 return fragment
+
+            @staticmethod
+            def _moved_deliveries() -> int:
+                """Fragments that node B's runners delivered again, from node A, since the kill."""
+                on_b = {f[1] for f in fragments if f[0] < killed_at[0] and f[3] == id_b}
+                return sum(f[0] > killed_at[0] + 1.0 and f[1] in on_b and f[3] == id_a for f in fragments)
 
         monkeypatch.setattr(firebreak.rollout.learner, "create_learner", traced_create_learner)
         monkeypatch.setattr(firebreak.rollout, "Supervisor", TracingSupervisor)
 
-        killed_at = []
         run_over = threading.Event()
 
         def kill_node_b():
@@ -117,6 +127,7 @@ def test_a_worker_node_dies_mid_training_and_its_runners_move(private_ray_env, t
 
         killer = threading.Thread(target=kill_node_b, daemon=True)
         killer.start()
+        # At most 3200 env steps; the run stops (SIGTERM) once node B's runner delivered 3 times from A.
         cfg = load_config(SMOKE, [f"run.out_dir={tmp_path}", "run.name=multinode", "run.total_env_steps=3200",
                                   "run.eval_every_env_steps=1600", "run.checkpoint_every_env_steps=1600",
                                   "rollout.runner_resources={env_runner: 1}", "rollout.num_cpus_per_runner=0.5",
@@ -146,7 +157,7 @@ def test_a_worker_node_dies_mid_training_and_its_runners_move(private_ray_env, t
         assert faults["crashes"] + faults["hangs"] + faults["replacements"] > 0, faults
         # each failed call loses its fault's step, or (a dead process) at most its unfinished chunk
         assert 0 < faults["lost_fragments"] <= faults["lost_steps"] <= cfg.rollout.chunk_length * faults["lost_fragments"], faults
-        assert summary["env_steps"] >= 3200 and summary["updates"] > 0
+        assert summary["stopped_by"] == "SIGTERM" and summary["updates"] > 0
         assert load_checkpoint(Path(summary["checkpoint"]))["counters"]["env_steps"] == summary["env_steps"]
     finally:
         ray.shutdown()

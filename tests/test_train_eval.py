@@ -22,7 +22,9 @@ SMOKE = Path(__file__).parents[1] / "ray_configs" / "smoke.yaml"
 
 
 def _cfg(tmp_path: Path, *overrides: str):
-    return load_config(SMOKE, [f"run.out_dir={tmp_path}", "run.keep_step_checkpoints=false", *overrides])
+    """The smoke config with one runner: evaluations are what these runs test (a runner process less to start)."""
+    return load_config(SMOKE, [f"run.out_dir={tmp_path}", "run.keep_step_checkpoints=false", "rollout.runners=1",
+                               *overrides])
 
 
 def _scalars(run_dir: Path, tag: str) -> dict[int, float]:
