@@ -20,7 +20,7 @@ from firebreak.rollout.supervisor import RolloutError, Supervisor
 from firebreak.rollout.vector_env import RayVectorEnv
 
 # The learner actor pulls in torch; runners with a non-torch policy and RayVectorEnv do not need it.
-_LEARNER_NAMES = ("Learner", "create_learner")  # torch loads with them: only when used
+_LEARNER_NAMES = ("Learner", "create_learner")
 
 
 def __getattr__(name: str):

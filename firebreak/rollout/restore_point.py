@@ -2,8 +2,8 @@
 learner actor starts from (see `firebreak.rollout.learner`).
 
 It holds the state as an ObjectRef inside a list, which Ray passes through without resolving:
-the actor never unpickles the state's torch tensors, so its process never imports torch (on a
-2-core machine that import is ~3 s of CPU and ~200 MB per process) and this module imports Ray only.
+the actor never unpickles the state's torch tensors, so its process never imports torch (~3 s
+of CPU per learner started, on the 2-core test machine), and this module imports Ray only.
 """
 
 from __future__ import annotations
