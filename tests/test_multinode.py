@@ -95,6 +95,15 @@ def test_a_worker_node_dies_mid_training_and_its_runners_move(private_ray_env, t
         both_nodes_seen = threading.Event()
         killed_at = []
 
+        def runners_on_b() -> set[int]:
+            """The runners that delivered from node B before the kill."""
+            return {f[1] for f in fragments if f[0] < killed_at[0] and f[3] == id_b}
+
+        def moved_fragments() -> list:
+            """Their fragments from 1 s after the kill on (fragments already fetched may land just after)."""
+            on_b = runners_on_b()
+            return [f for f in fragments if f[0] > killed_at[0] + 1.0 and f[1] in on_b]
+
         class TracingSupervisor(firebreak.rollout.Supervisor):
             def next_fragment(self, timeout=None):
                 fragment = super().next_fragment(timeout)
@@ -104,16 +113,10 @@ def test_a_worker_node_dies_mid_training_and_its_runners_move(private_ray_env, t
                 per_node = Counter(f[3] for f in fragments)
                 if per_node[id_a] >= 2 and per_node[id_b] >= 2:
                     both_nodes_seen.set()
-                if killed_at and self._moved_deliveries() >= 3:
+                if killed_at and sum(f[3] == id_a for f in moved_fragments()) >= 3:
                     # seen: stop the run as `ray job stop` would (it ends with a final checkpoint)
                     os.kill(os.getpid(), signal.SIGTERM)
                 return fragment
-
-            @staticmethod
-            def _moved_deliveries() -> int:
-                """Fragments that node B's runners delivered again, from node A, since the kill."""
-                on_b = {f[1] for f in fragments if f[0] < killed_at[0] and f[3] == id_b}
-                return sum(f[0] > killed_at[0] + 1.0 and f[1] in on_b and f[3] == id_a for f in fragments)
 
         monkeypatch.setattr(firebreak.rollout.learner, "create_learner", traced_create_learner)
         monkeypatch.setattr(firebreak.rollout, "Supervisor", TracingSupervisor)
@@ -144,9 +147,9 @@ def test_a_worker_node_dies_mid_training_and_its_runners_move(private_ray_env, t
         before = [f for f in fragments if f[0] < killed_at[0]]
         after = [f for f in fragments if f[0] > killed_at[0] + 1.0]  # fragments already fetched may land just after
         assert {f[3] for f in before} == {id_a, id_b}, "SPREAD: runners on both worker nodes, none on the 0-CPU head"
-        runner_on_b = {f[1] for f in before if f[3] == id_b}
+        runner_on_b = runners_on_b()
         assert after and {f[3] for f in after} <= {id_a, None}, "after the kill every fragment comes from node A"
-        moved = [f for f in after if f[1] in runner_on_b]
+        moved = moved_fragments()
         assert moved and all(f[3] == id_a for f in moved), \
             (f"runner(s) {runner_on_b} of the dead node must be re-created on node A and deliver again; "
              f"faults {summary['faults']}, fragments (s after the kill, runner, node): "
