@@ -101,25 +101,6 @@ def ray_local():
     shutil.rmtree(temp_dir, ignore_errors=True)
 
 
-def restart_learner(learner, timeout_s: float = 60.0) -> dict:
-    """Kill a learner actor so that Ray restarts it (``ray.kill(no_restart=False)``) and wait for
-    the new incarnation; returns its `info()` (the old one's first: the kill is asynchronous)."""
-    import time
-
-    old = ray.get(learner.info.remote())
-    ray.kill(learner, no_restart=False)
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            info = ray.get(learner.info.remote(), timeout=10)
-            if info["incarnation"] != old["incarnation"]:
-                return info
-        except (ray.exceptions.RayActorError, ray.exceptions.GetTimeoutError):
-            continue
-        time.sleep(0.5)
-    raise AssertionError(f"no new learner incarnation within {timeout_s:g} s of the kill")
-
-
 class LayeredEnv(gym.Env):
     """Cheap env with FuelBreakEnv-like observations: ``(channels, side, side)`` float32 in
     [-5, 5], the first ``channels - 4`` layers fixed per episode (``static_channels``), the last

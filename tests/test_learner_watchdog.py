@@ -1,12 +1,14 @@
 """The learner watchdog (issue 16): a dead or hung learner actor is restarted from the latest
 checkpoint in every run, and the driver re-syncs its counters."""
 
+import math
 import os
 import signal
 import time
 from pathlib import Path
 from types import SimpleNamespace
 
+import numpy as np
 import pytest
 import ray
 import torch
@@ -15,14 +17,18 @@ import firebreak.rollout
 import firebreak.rollout.learner
 import firebreak.train
 from firebreak.config import load_config
+from firebreak.demonstrations import collect_demonstrations
 from firebreak.dqn.checkpoint import load_checkpoint
 from firebreak.env import OBSERVATION_LAYERS
+from firebreak.landscape import synthetic_landscape
+from firebreak.rollout.fragment import Fragment, Transitions
 from firebreak.rollout.learner import create_learner
 from firebreak.rollout.restore_point import create_restore_point
 from firebreak.train import _RemoteLearner, dqn_config, train
 from tests.rollout_fixtures import ray_local  # noqa: F401
 
 SMOKE = Path(__file__).parents[1] / "ray_configs" / "smoke.yaml"
+SHAPE = (len(OBSERVATION_LAYERS), 24, 24)
 
 
 def _equal(a: dict, b: dict) -> bool:
@@ -70,22 +76,47 @@ def test_a_learner_killed_in_a_fresh_run_continues_from_the_checkpoint(ray_local
     assert summary["env_steps"] >= 320
 
 
-@pytest.mark.timeout(120)
-def test_a_hung_learner_is_killed_at_its_deadline_and_restored(ray_local, tmp_path):  # noqa: F811
-    cfg = load_config(SMOKE, [f"run.out_dir={tmp_path}"])
+def random_fragment(rng, steps: int = 16) -> Fragment:
+    """`steps` transitions of one env in one episode, random observations, every action allowed."""
+    obs = rng.random((1, steps + 1, *SHAPE)).astype(np.float16)
+    cells = SHAPE[1] * SHAPE[2]
+    arrays = Transitions(obs[:, :-1], rng.integers(0, cells, (1, steps)), rng.random((1, steps)).astype(np.float32),
+                         np.zeros((1, steps), bool), np.zeros((1, steps), bool), obs[:, -1:][0],
+                         np.ones((1, steps, cells), bool))
+    return Fragment(0, 0, 1, steps, [], 0.0, 0.0, 0.0, 0, transitions=[ray.put(arrays)])
+
+
+@pytest.mark.timeout(180)
+def test_a_hung_learner_is_killed_at_its_deadline_and_its_restart_reloads_what_the_checkpoint_held(
+        ray_local, tmp_path):  # noqa: F811
+    """One hang, one restart, and everything the new incarnation must bring back by itself: the
+    restore point's networks and update count (not a random network at 0), the replay saved with
+    that checkpoint (training goes on at once, no refill), the expert demonstrations (creation
+    arguments); on the CPU here, where num_gpus 'auto' finds no GPU."""
+    env_kwargs = {"landscapes": [synthetic_landscape((24, 24), 0, kind="grass_shrub")], "budget": 0.03,
+                  "n_scenarios": 4}
+    demonstrations = list(collect_demonstrations(env_kwargs, 2, expert_scenarios=8, progress=False))
+    assert all(isinstance(ref, ray.ObjectRef) for ref in demonstrations)  # Ray tasks: the driver never holds the arrays
+    cfg = load_config(SMOKE, [f"run.out_dir={tmp_path}", "learner.learning_starts=32"])
     restore_point = create_restore_point()
-    handle = create_learner(dqn_config(cfg), (len(OBSERVATION_LAYERS), 24, 24), restore_point, 0, num_gpus=0,
-                            max_restarts=2)
+    handle = create_learner(dqn_config(cfg), SHAPE, restore_point, 0, num_gpus="auto", max_restarts=2,
+                            demonstrations=demonstrations)
     learner = _RemoteLearner(handle, restore_point, max_restarts=2, call_timeout_s=3.0, restart_timeout_s=60.0)
-    state = learner.state_dict()
+    old = learner.info()
+    assert not old["restored"] and old["updates"] == 0 and old["demonstrations"] == 2
+    rng = np.random.default_rng(0)
+    for _ in range(2):
+        ray.get(handle.add_fragment.remote(random_fragment(rng)))
+    learner.save_replay(tmp_path / "latest.replay.npz")
+    state = learner.state_dict()  # what checkpoint("latest.pt") does: the state names the replay file
+    assert "replay" in state
     state["dqn"]["num_updates"] = torch.tensor(7)
     learner.set_restore_point(state)
     learner.updates = 9  # as if 2 updates had run since that checkpoint
-    pid = learner.info()["pid"]
     killed_at = []
     kill_hung = learner._kill_hung
     learner._kill_hung = lambda what: (killed_at.append(time.monotonic()), kill_hung(what))
-    os.kill(pid, signal.SIGSTOP)  # a hang: the process is alive and never answers
+    os.kill(old["pid"], signal.SIGSTOP)  # a hang: the process is alive and never answers
     try:
         began = time.monotonic()
         learner.start_train(1)
@@ -93,14 +124,27 @@ def test_a_hung_learner_is_killed_at_its_deadline_and_restored(ray_local, tmp_pa
             time.sleep(0.1)
     finally:
         try:
-            os.kill(pid, signal.SIGCONT)
+            os.kill(old["pid"], signal.SIGCONT)
         except ProcessLookupError:
             pass
     assert learner.hangs == 1 and learner.restarts == 1 and learner.restarted
     (killed,) = killed_at
     assert 3.0 <= killed - began < 3.0 + 2.0, killed - began  # at the deadline (the restart comes after)
     assert learner.updates == 7 and learner.lost_updates == 2
-    assert learner.info()["pid"] != pid and _equal(learner.get_weights(), state["dqn"]["q_network"])
+
+    info = learner.info()
+    assert info["pid"] != old["pid"] and info["restored"] and info["device"] == "cpu"
+    assert _equal(learner.get_weights(), state["dqn"]["q_network"])
+    assert info["replay_size"] == 32 and info["demonstrations"] == 2
+    learner.start_train(1)
+    done, result = learner.finished_train(wait=True)
+    assert done and "loss" in result and result["replay_size"] == 32 and learner.updates == 8  # past learning_starts
+    metrics = learner.pretrain(5)
+    assert metrics["updates"] == 13 and math.isfinite(metrics["expert_loss"])  # trained on the demonstrations
+    # the restore point holds the state's ref, never its tensors: its process never loads torch
+    maps = Path(f"/proc/{ray._private.state.actors(restore_point._actor_id.hex())['Pid']}/maps")
+    if maps.exists():  # Linux
+        assert "libtorch" not in maps.read_text(), "the RestorePoint process loaded torch"
     ray.kill(handle)
     ray.kill(restore_point)
 
