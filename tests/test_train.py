@@ -1,9 +1,11 @@
-"""The training app end to end on a private Ray instance: smoke, resume, SIGTERM, chaos, checkpoints, config."""
+"""The training app end to end on a private Ray instance: smoke, resume, SIGTERM, scheduled and random
+faults, checkpoints, config."""
 
 import inspect
 import math
 import os
 import signal
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -121,12 +123,20 @@ def test_resume_continues_the_counters_and_sigterm_ends_it_with_a_loadable_check
 SCHEDULE = [(5, "raise"), (21, "sigkill"), (37, "hang")]
 
 
+def _hung_evaluation(evaluator, weights, baselines):  # runs in the Ray worker (pickled by value)
+    time.sleep(3600)
+
+
 @pytest.mark.timeout(300)
-def test_a_training_run_loses_exactly_what_each_scheduled_fault_cost(ray_local, tmp_path, monkeypatch):  # noqa: F811
-    """Each fault is compared with what its env process delivered, counted from the fragments
-    themselves: a hang or an env error at instance step k hands over its k steps, a killed
-    process its completed chunks; the supervisor's counters agree, nothing else arrives."""
+def test_a_training_run_loses_exactly_what_each_scheduled_fault_cost_and_counts_its_hung_evaluations(
+        ray_local, tmp_path, monkeypatch, caplog):  # noqa: F811
+    """Each runner fault is compared with what its env process delivered, counted from the
+    fragments themselves: a hang or an env error at instance step k hands over its k steps, a
+    killed process its completed chunks; the supervisor's counters agree, nothing else arrives.
+    Every evaluation task hangs: each is cancelled at its deadline, counted, and training goes on
+    (each way an evaluation fails is checked on `_Evaluations` in test_train_eval.py)."""
     monkeypatch.setattr(firebreak.train, "EnvFactory", lambda env, faults: ScheduledEnvFactory(env, faults, SCHEDULE))
+    monkeypatch.setattr(firebreak.train, "_evaluation_task", _hung_evaluation)
     delivered = Counter()  # env steps per runner process
     next_fragment = firebreak.rollout.Supervisor.next_fragment
 
@@ -136,8 +146,8 @@ def test_a_training_run_loses_exactly_what_each_scheduled_fault_cost(ray_local, 
         return fragment
 
     monkeypatch.setattr(firebreak.rollout.Supervisor, "next_fragment", counted)
-    cfg = _cfg("smoke", tmp_path, "run.name=scheduled", "run.total_env_steps=320", "run.eval_every_env_steps=100000",
-               "faults.enabled=true")
+    cfg = _cfg("smoke", tmp_path, "run.name=scheduled", "run.total_env_steps=320", "run.eval_every_env_steps=64",
+               "run.eval_timeout_s=4", "faults.enabled=true")
     summary = train(cfg, progress=False)
     injected = read_injections(str(Path(summary["run_dir"]) / "faults"))
     assert sorted((i.step, i.kind) for i in injected) == SCHEDULE  # each fired once
@@ -145,12 +155,24 @@ def test_a_training_run_loses_exactly_what_each_scheduled_fault_cost(ray_local, 
     for inj in injected:
         expected = (inj.step // chunk) * chunk if inj.kind == "sigkill" else inj.step
         assert delivered[inj.pid] == expected, (inj, dict(delivered))
-    assert summary["env_steps"] == sum(delivered.values()) >= 320
+    assert summary["stopped_by"] is None and summary["env_steps"] == sum(delivered.values()) >= 320
     faults = summary["faults"]
     assert faults["env_errors"] == 1 and faults["crashes"] + faults["hangs"] == 2, faults
     assert faults["lost_fragments"] == 3 and faults["restarts"] + faults["replacements"] == 3, faults
     assert faults["salvaged_steps"] == 5 + 5, faults  # the steps before the raise and the hang in their fragments
     assert faults["lost_steps"] == 1 + 1 + chunk, faults  # their own steps; the killed process's unfinished chunk
+
+    # every launched evaluation failed and was counted, the final one included (awaited to its deadline)
+    evals = summary["evaluations"]
+    assert evals["done"] == 0 and evals["failed"] == evals["launched"] >= 2 and summary["eval"] == {}
+    errors = [r.getMessage() for r in caplog.records if r.name == "firebreak.train" and "evaluation" in r.getMessage()
+              and r.levelname == "ERROR"]
+    why = "passed its deadline (run.eval_timeout_s=4 s) and was cancelled"
+    assert len(errors) == evals["failed"] and all(why in e and "training goes on" in e for e in errors), errors
+    checkpoints = Path(summary["run_dir"]) / "checkpoints"
+    assert not (checkpoints / "best.pt").exists()  # nothing was evaluated
+    assert int(load_checkpoint(checkpoints / "latest.pt")["counters"]["env_steps"]) == summary["env_steps"]
+    assert summary["updates"] > 0
 
 
 @pytest.mark.slow  # ~135 s of random faults; test_a_training_run_loses_exactly_what_each_scheduled_fault_cost covers it

@@ -1,6 +1,6 @@
 """Training's periodic evaluation (issue 16 item 3): a Ray task on a weights ref, overlapped with
 sampling, logged at its launch step; best.pt holds the weights it evaluated; a failed or hung
-evaluation is counted and training goes on."""
+evaluation is counted and training goes on (end to end: test_train.py's scheduled-fault run)."""
 
 import time
 from pathlib import Path
@@ -90,33 +90,6 @@ def test_evaluation_overlaps_training_and_best_pt_holds_the_weights_it_evaluated
     # and the score is those weights': replayed here, the evaluation gives it again
     metrics, _ = Evaluator(cfg)(weights)
     assert metrics["eval/burned_fraction_dqn"] == pytest.approx(best["counters"]["best_eval_burned"], rel=1e-9)
-
-
-@pytest.mark.timeout(150)
-def test_a_hung_evaluation_is_counted_and_training_goes_on(ray_local, tmp_path, monkeypatch, caplog):  # noqa: F811
-    """The driver's side of a failed evaluation, end to end; each way an evaluation task fails
-    (a hang, an error) is checked on `_Evaluations` below."""
-    cfg = _cfg(tmp_path, "run.name=hang", "run.total_env_steps=128", "run.eval_every_env_steps=32",
-               "run.eval_timeout_s=4")
-
-    def hung_task(evaluator, weights, baselines):  # runs in the Ray worker (pickled by value)
-        time.sleep(3600)
-
-    monkeypatch.setattr(firebreak.train, "_evaluation_task", hung_task)
-    summary = train(cfg, progress=False)
-
-    evals = summary["evaluations"]
-    assert summary["stopped_by"] is None and summary["env_steps"] >= 128
-    # every launched evaluation failed and was counted, the final one included (awaited to its deadline)
-    assert evals["done"] == 0 and evals["failed"] == evals["launched"] >= 2
-    assert summary["eval"] == {}
-    errors = [r.getMessage() for r in caplog.records if r.name == "firebreak.train" and r.levelname == "ERROR"]
-    why = "passed its deadline (run.eval_timeout_s=4 s) and was cancelled"
-    assert len(errors) == evals["failed"] and all(why in e and "training goes on" in e for e in errors), errors
-    checkpoints = Path(summary["run_dir"]) / "checkpoints"
-    assert not (checkpoints / "best.pt").exists()  # nothing was evaluated
-    assert int(load_checkpoint(checkpoints / "latest.pt")["counters"]["env_steps"]) == summary["env_steps"]
-    assert summary["updates"] > 0
 
 
 @pytest.mark.timeout(90)
