@@ -9,6 +9,7 @@ import pytest
 
 from firebreak.env import FuelBreakEnv
 from firebreak.evaluate import evaluate, format_table
+from firebreak.evaluate import main as evaluate_main
 from firebreak.fire import Moisture, Scenario, simulate
 from firebreak.landscape import sample_tiles, save_npz, synthetic_landscape
 from firebreak.placement import BASELINES, DomiRankPolicy, DownstreamProtectionPolicy, run_episode
@@ -80,10 +81,10 @@ def test_evaluate_cli(tmp_path):
     assert "2 landscapes" in out.stdout and "| random |" in out.stdout and "| burnprob |" in out.stdout
 
 
-def test_evaluate_cli_rejects_unknown_policies_and_checkpoints(tmp_path):
-    run = lambda *a: subprocess.run([sys.executable, "-m", "firebreak.evaluate", *a], capture_output=True, text=True,
-                                    cwd=REPO)
-    out = run("--policy", "greedy-oracle")
+def test_evaluate_cli_rejects_unknown_policies_and_checkpoints(tmp_path, capsys):
+    out = subprocess.run([sys.executable, "-m", "firebreak.evaluate", "--policy", "greedy-oracle"], capture_output=True,
+                         text=True, cwd=REPO)
     assert out.returncode == 2 and "not a planner (random, burnprob, dpv, domirank, search) nor a .pt checkpoint" in out.stderr
-    out = run("--policy", str(tmp_path / "missing.pt"))
-    assert out.returncode == 2 and "no such checkpoint" in out.stderr
+    with pytest.raises(SystemExit) as exit_:  # the same argument check, without a second interpreter start
+        evaluate_main(["--policy", str(tmp_path / "missing.pt")])
+    assert exit_.value.code == 2 and "no such checkpoint" in capsys.readouterr().err
