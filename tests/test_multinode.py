@@ -100,9 +100,11 @@ def test_a_worker_node_dies_mid_training_and_its_runners_move(private_ray_env, t
             return {f[1] for f in fragments if f[0] < killed_at[0] and f[3] == id_b}
 
         def moved_fragments() -> list:
-            """Their fragments from 1 s after the kill on (fragments already fetched may land just after)."""
+            """Their fragments from new processes after the kill (a fragment of a dead process may
+            still land seconds after it on a loaded machine: its record was already on its way)."""
             on_b = runners_on_b()
-            return [f for f in fragments if f[0] > killed_at[0] + 1.0 and f[1] in on_b]
+            dead = {f[2] for f in fragments if f[0] < killed_at[0] and f[3] == id_b}
+            return [f for f in fragments if f[0] > killed_at[0] and f[1] in on_b and f[2] not in dead]
 
         class TracingSupervisor(firebreak.rollout.Supervisor):
             def next_fragment(self, timeout=None):

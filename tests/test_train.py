@@ -123,10 +123,6 @@ def test_resume_continues_the_counters_and_sigterm_ends_it_with_a_loadable_check
 SCHEDULE = [(5, "raise"), (21, "sigkill"), (37, "hang")]
 
 
-def _hung_evaluation(evaluator, weights, baselines):  # runs in the Ray worker (pickled by value)
-    time.sleep(3600)
-
-
 @pytest.mark.timeout(300)
 def test_a_training_run_loses_exactly_what_each_scheduled_fault_cost_and_counts_its_hung_evaluations(
         ray_local, tmp_path, monkeypatch, caplog):  # noqa: F811
@@ -135,8 +131,11 @@ def test_a_training_run_loses_exactly_what_each_scheduled_fault_cost_and_counts_
     killed process its completed chunks; the supervisor's counters agree, nothing else arrives.
     Every evaluation task hangs: each is cancelled at its deadline, counted, and training goes on
     (each way an evaluation fails is checked on `_Evaluations` in test_train_eval.py)."""
+    def hung_evaluation(evaluator, weights, baselines):  # runs in the Ray worker (a closure: pickled by value)
+        time.sleep(3600)
+
     monkeypatch.setattr(firebreak.train, "EnvFactory", lambda env, faults: ScheduledEnvFactory(env, faults, SCHEDULE))
-    monkeypatch.setattr(firebreak.train, "_evaluation_task", _hung_evaluation)
+    monkeypatch.setattr(firebreak.train, "_evaluation_task", hung_evaluation)
     delivered = Counter()  # env steps per runner process
     next_fragment = firebreak.rollout.Supervisor.next_fragment
 
