@@ -174,7 +174,7 @@ def test_a_training_run_loses_exactly_what_each_scheduled_fault_cost_and_counts_
     assert summary["updates"] > 0
 
 
-@pytest.mark.slow  # ~135 s of random faults; test_a_training_run_loses_exactly_what_each_scheduled_fault_cost covers it
+@pytest.mark.slow  # ~135 s of random faults; the scheduled-fault run above covers it
 @pytest.mark.timeout(420)
 def test_chaos_run_finishes_with_every_fault_counted(ray_local, tmp_path):  # noqa: F811
     """ray_configs/chaos.yaml end to end: every kind at random, envs isolated. The default suite
