@@ -17,7 +17,7 @@ os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 # only competes with the Ray tests for the two cores.
 SERIAL_MODULES = {
     "test_burnprob", "test_cluster_launchers", "test_env_process", "test_frontier", "test_job_stop",
-    "test_learner_watchdog", "test_multinode", "test_rllib", "test_rollout_byref", "test_rollout_faults",
+    "test_learner_watchdog", "test_multinode", "test_plan", "test_rllib", "test_rollout_byref", "test_rollout_faults",
     "test_rollout_package", "test_rollout_runner", "test_rollout_supervisor", "test_rollout_vector_env",
     "test_stall_starved", "test_train", "test_train_eval",
 }
