@@ -32,7 +32,6 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.xdist_group("serial"))
 
 
-
 def pytest_runtest_setup(item):
     """Fails a grouped test that pytest-xdist did not group: pytest 9.2 moved a test's id out of
     the attribute xdist 3.8 renames (``item._nodeid``), so `--dist loadgroup` silently became
