@@ -270,8 +270,8 @@ BUILD_S = 2.0  # construction time of the envs in the hot-spare test (a real env
 
 def _after_a_crash(log_dir, spares, caplog):
     """One runner (+ ``spares``) whose env crashes at step 25, run until the crashed actor is
-    back. Returns (seconds from the crash to the first fragment made after it, time.time() when the
-    crashed actor was ready again, fragments, stats, the crash)."""
+    back. Returns (seconds from the crash to the first fragment made after it, time.time() when
+    the crashed actor was ready again, fragments, stats, the crash)."""
     factory = FaultyEnvFactory(functools.partial(counter_env, build_s=BUILD_S), {"schedule": [(25, "exit")], "log_dir": log_dir})
     fragments, arrived = [], []
     caplog.clear()
