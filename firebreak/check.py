@@ -128,9 +128,10 @@ def check(cfg: Config, nodes: list[Node]) -> Report:
     the figure and the fix."""
     from .env import FuelBreakEnv
 
-    obs_shape = FuelBreakEnv(**cfg.env.model_dump()).observation_space.shape
+    env = FuelBreakEnv(**cfg.env.model_dump())
+    obs_shape = env.observation_space.shape
     demo_steps = max(1, round(cfg.env.budget * obs_shape[1] * obs_shape[2]))  # breaks per episode, at most
-    static = len(FuelBreakEnv.static_channels)
+    static = len(env.static_channels)
 
     def replay_bytes(capacity: int) -> int:  # as train.py lays the learner's replay out
         return replay_nbytes(capacity, obs_shape, static_channels=static,

@@ -36,6 +36,8 @@ class EnvConfig(Section):
     budget: float = Field(0.05, gt=0, lt=1, description="share of cells treated per episode")
     n_scenarios: int | list[int] = Field(16, description="fires per episode, or a list of counts (one drawn per episode)")
     invalid_action: Literal["raise", "penalty"] = "raise"
+    fire_count_layer: bool = Field(False, description="observe the planning-fire count (a last layer): for a policy "
+                                   "trained across counts, n_scenarios a list")
 
     @field_validator("n_scenarios")
     @classmethod

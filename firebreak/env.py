@@ -68,6 +68,17 @@ OBSERVATION_LAYERS: tuple[str, ...] = (
 )
 _DYNAMIC = ("burn_probability", "downstream_protection", "breaks", "treatable")
 STATIC_CHANNELS: tuple[int, ...] = tuple(i for i, name in enumerate(OBSERVATION_LAYERS) if name not in _DYNAMIC)
+#: The optional last layer (``fire_count_layer=True``): the episode's planning-fire count N as
+#: log(N) / log(4096), constant over the tile (0.5 at 64 fires, 0.83 at 1,024). The other
+#: layers are means per fire and do not tell 64 fires from 1,024; a network trained across
+#: counts needs to, to trust a many-fire DPV more than a few-fire one (docs/experiments.md, 15).
+FIRE_COUNT_LAYER = "planning_fires"
+FIRE_COUNT_SCALE = 4096
+
+
+def fire_count_value(n_fires: int) -> float:
+    """The `FIRE_COUNT_LAYER` value for `n_fires` planning fires."""
+    return float(np.log(n_fires) / np.log(FIRE_COUNT_SCALE))
 
 
 gym.register(id="firebreak/FuelBreak-v0", entry_point="firebreak.env:FuelBreakEnv")
@@ -131,13 +142,11 @@ class FuelBreakEnv(gym.Env):
             an invalid action a wasted break: no cell is treated, the reward is
             ``-invalid_penalty`` and the budget still shrinks by one.
         invalid_penalty: see `invalid_action`.
+        fire_count_layer: add `FIRE_COUNT_LAYER` as the last observation layer, for a policy
+            trained across fire counts (`n_scenarios` a list).
     """
 
     metadata = {"render_modes": []}
-    observation_layers = OBSERVATION_LAYERS
-    #: Channels fixed for a whole episode (14 of 18: terrain, canopy, fuel behaviour): the
-    #: replay stores them once per episode.
-    static_channels: tuple[int, ...] = STATIC_CHANNELS
 
     def __init__(
         self,
@@ -148,6 +157,7 @@ class FuelBreakEnv(gym.Env):
         season: FireSeason | None = None,
         invalid_action: Literal["raise", "penalty"] = "raise",
         invalid_penalty: float = 0.01,
+        fire_count_layer: bool = False,
     ):
         if not 0.0 < budget < 1.0:
             raise ValueError(f"budget {budget!r}: give the share of cells to treat, in (0, 1), e.g. 0.05")
@@ -171,8 +181,13 @@ class FuelBreakEnv(gym.Env):
         self.season = season or DEFAULT_SEASON
         self.invalid_action = invalid_action
         self.invalid_penalty = float(invalid_penalty)
+        #: The observation's layers, in order (`OBSERVATION_LAYERS`, then `FIRE_COUNT_LAYER` if asked).
+        self.observation_layers: tuple[str, ...] = OBSERVATION_LAYERS + ((FIRE_COUNT_LAYER,) if fire_count_layer else ())
+        #: Channels fixed for a whole episode (terrain, canopy, fuel behaviour, the fire count;
+        #: 14 of 18 without it): the replay stores them once per episode.
+        self.static_channels: tuple[int, ...] = STATIC_CHANNELS + ((len(OBSERVATION_LAYERS),) if fire_count_layer else ())
         rows, cols = self.shape
-        self.observation_space = gym.spaces.Box(-5.0, 5.0, (len(OBSERVATION_LAYERS), rows, cols), np.float32)
+        self.observation_space = gym.spaces.Box(-5.0, 5.0, (len(self.observation_layers), rows, cols), np.float32)
         self.action_space = gym.spaces.Discrete(rows * cols)
         self._episode = 0
         self.landscape: Landscape | None = None
@@ -214,7 +229,7 @@ class FuelBreakEnv(gym.Env):
     def _observation_static(self, scenarios) -> np.ndarray:
         ls = self.landscape
         obs = np.zeros(self.observation_space.shape, np.float32)
-        layer = {name: obs[i] for i, name in enumerate(OBSERVATION_LAYERS)}
+        layer = {name: obs[i] for i, name in enumerate(self.observation_layers)}
         layer["slope"][:] = np.clip(ls.slope, 0.0, 2.0)
         layer["aspect_sin"][:] = np.sin(np.radians(ls.aspect))
         layer["aspect_cos"][:] = np.cos(np.radians(ls.aspect))
@@ -232,6 +247,8 @@ class FuelBreakEnv(gym.Env):
         directional = np.mean([directional_intensity(b) for b in self.simulator.behaviours], axis=0)
         for k, name in enumerate(("intensity_north", "intensity_east", "intensity_south", "intensity_west")):
             layer[name][:] = np.log1p(directional[k]) / np.log1p(1e5)
+        if FIRE_COUNT_LAYER in layer:
+            layer[FIRE_COUNT_LAYER][:] = fire_count_value(self.n_scenarios)
         np.clip(obs, -5.0, 5.0, out=obs)
         return obs
 
@@ -251,9 +268,20 @@ class FuelBreakEnv(gym.Env):
         self._obs[index("breaks")] = self.simulator.breaks
         self._obs[index("treatable")] = self._burnable & ~self.simulator.breaks
 
-    def observation(self) -> np.ndarray:
-        """A copy of the current observation (what the last reset/step returned)."""
-        return self._obs.copy()
+    def observation(self, layers: Sequence[str] | None = None) -> np.ndarray:
+        """A copy of the current observation (what the last reset/step returned); with `layers`
+        (a checkpoint's ``obs_layers``), those layers in that order, `FIRE_COUNT_LAYER` computed
+        if this env does not observe it, so one env serves checkpoints with and without it."""
+        if layers is None or tuple(layers) == self.observation_layers:
+            return self._obs.copy()
+        unknown = [name for name in layers if name not in self.observation_layers + (FIRE_COUNT_LAYER,)]
+        if unknown:
+            raise ValueError(f"observation layers {unknown} are not among this firebreak's "
+                             f"{list(OBSERVATION_LAYERS + (FIRE_COUNT_LAYER,))}; use the firebreak version that "
+                             "wrote the checkpoint")
+        count = np.full(self.shape, fire_count_value(self.n_scenarios), np.float32)
+        return np.stack([self._obs[self.observation_layers.index(name)] if name in self.observation_layers else count
+                         for name in layers])
 
     def action_masks(self) -> np.ndarray:
         """Bool (H * W,): True where a break may still be placed."""

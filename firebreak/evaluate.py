@@ -179,7 +179,8 @@ def checkpoint_policy(path: str) -> Callable[[int], Policy]:
     model = payload["model"]
     greedy = QPolicy(model["kind"], model["kwargs"], int(model["obs_shape"][0]), epsilon=0.0, torch_threads=None)
     greedy.set_weights({"weights": payload["learner"]["dqn"]["q_network"], "epsilon": 0.0})
-    return lambda seed: (lambda env: greedy.greedy(env.observation(), env.action_masks()))
+    layers = model.get("obs_layers") or None  # the layers it was trained on, in their order
+    return lambda seed: (lambda env: greedy.greedy(env.observation(layers), env.action_masks()))
 
 
 def policy_factory(name: str) -> Callable[[int], Policy]:

@@ -43,7 +43,7 @@ import torch
 from tqdm import tqdm
 
 from .centrality import domirank, downstream_counts, spread_adjacency
-from .env import FuelBreakEnv
+from .env import FIRE_COUNT_LAYER, FuelBreakEnv, fire_count_value
 from .fire import ScenarioSampler, rate_toward, surface_fire
 from .landscape import Landscape
 from .landscape_fires import burn_fire, burn_fires
@@ -279,7 +279,7 @@ class CheckpointPlanner:
         self.col_origins = _tile_origins(landscape.shape[1], tile_cols)
         self.row_tile = _nearest_tile(landscape.shape[0], self.row_origins, tile_rows)
         self.col_tile = _nearest_tile(landscape.shape[1], self.col_origins, tile_cols)
-        self.layers = list(FuelBreakEnv.observation_layers)
+        self.layers = list(self.policy.layers)
         self._static = self._static_layers()
 
     def _static_layers(self) -> dict[tuple[int, int], np.ndarray]:
@@ -293,7 +293,7 @@ class CheckpointPlanner:
                 continue
             env = FuelBreakEnv([window], budget=env_config.budget, n_scenarios=env_config.n_scenarios)
             env.reset(seed=i * len(self.col_origins) + j)
-            static[(i, j)] = env.observation()
+            static[(i, j)] = env.observation(self.layers)
         return static
 
     def _window(self, i: int, j: int) -> Landscape:
@@ -310,6 +310,8 @@ class CheckpointPlanner:
             "breaks": fires.breaks.astype(np.float64),
             "treatable": fires.treatable.astype(np.float64),
         }
+        if FIRE_COUNT_LAYER in self.layers:  # the fires planned on now (replenishing adds some)
+            dynamic[FIRE_COUNT_LAYER] = np.full(fires.landscape.shape, fire_count_value(n))
         keys = sorted(self._static)
         q = {}
         for start in range(0, len(keys), 32):

@@ -48,7 +48,7 @@ from .dqn import DQNConfig, linear_schedule
 from .dqn.checkpoint import load_checkpoint, save_checkpoint
 from .dqn.algorithm import DQN, check_saved_replay
 from .dqn.exploration import QPolicy
-from .env import OBSERVATION_LAYERS, FuelBreakEnv
+from .env import FuelBreakEnv
 from .evaluate import eval_landscapes, evaluate
 from .placement import BASELINES
 
@@ -412,7 +412,8 @@ class Evaluator:
             self.landscapes = eval_landscapes(source, split="all", n=cfg.run.eval_tiles)
         except ValueError as err:  # LandscapeError too
             raise ConfigError(f"run.eval_landscapes={source!r}: {err}") from None
-        self.network = (cfg.learner.network, dict(cfg.learner.network_kwargs), len(OBSERVATION_LAYERS))
+        self.layers = FuelBreakEnv(**cfg.env.model_dump()).observation_layers  # what the network reads
+        self.network = (cfg.learner.network, dict(cfg.learner.network_kwargs), len(self.layers))
         # no warm-up episodes: their only use is honest CPU seconds, which are not reported here
         self.kwargs = {"budget": cfg.env.budget, "n_scenarios": cfg.run.eval_scenarios, "progress": False,
                        "warm": False}
@@ -432,7 +433,7 @@ class Evaluator:
         kind, kwargs, in_channels = self.network
         policy = QPolicy(kind, kwargs, in_channels, epsilon=0.0, torch_threads=torch_threads)
         policy.set_weights({"weights": weights, "epsilon": 0.0})
-        greedy = {"dqn": lambda seed: (lambda env: policy.greedy(env.observation(), env.action_masks()))}
+        greedy = {"dqn": lambda seed: (lambda env: policy.greedy(env.observation(self.layers), env.action_masks()))}
         burned = float(np.mean(evaluate(greedy, self.landscapes, **self.kwargs)["dqn"]["burned"]))
         untreated, others = baselines["untreated"], baselines["burned"]
         best = min(v for k, v in others.items() if k != "random")
@@ -634,11 +635,12 @@ class _Run:
         self.resume = str(self.ckpt_dir / "latest.pt") if resume == "latest" else resume
         self.payload = load_checkpoint(self.resume) if self.resume else None
         self.env_kwargs = cfg.env.model_dump()
-        self.obs_shape = FuelBreakEnv(**self.env_kwargs).observation_space.shape
-        self.replay_layout = {"static_channels": FuelBreakEnv.static_channels,  # stored once per episode
+        env = FuelBreakEnv(**self.env_kwargs)
+        self.obs_shape = env.observation_space.shape
+        self.replay_layout = {"static_channels": env.static_channels,  # stored once per episode
                               "episode_steps": max(1, round(cfg.env.budget * self.obs_shape[1] * self.obs_shape[2]))}
         self.model = {"kind": cfg.learner.network, "kwargs": cfg.learner.network_kwargs,
-                      "obs_shape": list(self.obs_shape), "obs_layers": list(OBSERVATION_LAYERS)}
+                      "obs_shape": list(self.obs_shape), "obs_layers": list(env.observation_layers)}
         if self.payload is not None:
             _check_resume(cfg, self.payload, self.model, self.resume)
             check_saved_replay(self.payload["learner"], dqn_config(cfg), self.obs_shape,  # here, not as a dead actor

@@ -32,7 +32,7 @@ from tqdm import tqdm  # noqa: E402
 from .config import Config, config_from_dict  # noqa: E402
 from .dqn.checkpoint import CheckpointError, build_policy_network, load_checkpoint  # noqa: E402
 from .dqn.networks import masked_argmax  # noqa: E402
-from .env import OBSERVATION_LAYERS, FuelBreakEnv  # noqa: E402
+from .env import FIRE_COUNT_LAYER, OBSERVATION_LAYERS, FuelBreakEnv  # noqa: E402
 from .evaluate import EVAL_SEED_BASE, SCORING_SEED_BASE, burned_fraction, eval_landscapes  # noqa: E402
 from .fire import FUEL_MODELS, ScenarioSampler, simulate_many  # noqa: E402
 from .landscape import Landscape  # noqa: E402
@@ -77,6 +77,7 @@ class TrainedPolicy:
     config: Config
     obs_shape: tuple[int, int, int]
     counters: dict[str, float]
+    layers: tuple[str, ...]  # the observation layers it reads, in order (`FuelBreakEnv.observation(layers)`)
 
     @property
     def run_dir(self) -> Path:
@@ -94,9 +95,11 @@ def load_policy(path: str | Path) -> TrainedPolicy:
     path = Path(path)
     payload = load_checkpoint(path)
     model = payload["model"]
-    if list(model.get("obs_layers", [])) != list(OBSERVATION_LAYERS):
+    layers = tuple(model.get("obs_layers", []))
+    if layers not in (OBSERVATION_LAYERS, OBSERVATION_LAYERS + (FIRE_COUNT_LAYER,)):
         raise CheckpointError(f"{path}: its observation layers {model.get('obs_layers')} differ from this firebreak's "
-                              f"{list(OBSERVATION_LAYERS)}; use the firebreak version that trained it.")
+                              f"{list(OBSERVATION_LAYERS)} (+ {FIRE_COUNT_LAYER!r}); use the firebreak version that "
+                              "trained it.")
     try:
         config = config_from_dict(payload["config"], str(path))
         network = build_policy_network(payload)
@@ -104,7 +107,7 @@ def load_policy(path: str | Path) -> TrainedPolicy:
         raise CheckpointError(f"{path}: config or weights do not rebuild a network "
                               f"({str(err).splitlines()[0]}); give a file from runs/<name>/checkpoints/.") from None
     shape = tuple(int(v) for v in model["obs_shape"])
-    return TrainedPolicy(path, network, config, shape, dict(payload["counters"]))
+    return TrainedPolicy(path, network, config, shape, dict(payload["counters"]), layers)
 
 
 def eval_landscape(config: Config, tile: int = 0, source: str | None = None) -> tuple[Landscape, str]:
@@ -173,19 +176,19 @@ def play_episode(policy: TrainedPolicy, landscape: Landscape, *, label: str, til
     """Greedy episode from ``reset(seed=EVAL_SEED_BASE + tile)``; keeps the masked Q-maps of the
     steps at `q_fractions` of the budget, and the untreated fires for comparison."""
     env = FuelBreakEnv([landscape], budget=budget, n_scenarios=n_scenarios)
-    obs, info = env.reset(seed=EVAL_SEED_BASE + tile)
+    _, info = env.reset(seed=EVAL_SEED_BASE + tile)
     n_steps = info["budget_cells"]
     keep = sorted({min(int(round(f * n_steps)), n_steps - 1) for f in q_fractions})
     episode = Episode(landscape, label, tile, budget, env, [], [], {})
     done = False
     while not done:
         mask = env.action_masks()
-        q = policy.q_values(obs)
+        q = policy.q_values(env.observation(policy.layers))
         action = int(masked_argmax(torch.as_tensor(q[None]), torch.as_tensor(mask[None]))[0])
         if len(episode.breaks) in keep:
             episode.q_maps[len(episode.breaks)] = (np.where(mask, q, np.nan).reshape(landscape.shape),
                                                    env.simulator.breaks.copy(), action)
-        obs, _, done, truncated, info = env.step(action)
+        _, _, done, truncated, info = env.step(action)
         done = done or truncated
         episode.breaks.append(action)
         episode.burned_after_step.append(info["burned_fraction"])

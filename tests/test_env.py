@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from gymnasium.utils.env_checker import check_env
 
-from firebreak.env import OBSERVATION_LAYERS, FuelBreakEnv, InvalidActionError
+from firebreak.env import FIRE_COUNT_LAYER, OBSERVATION_LAYERS, FuelBreakEnv, InvalidActionError
 from firebreak.fire import simulate_many
 from firebreak.landscape import LandscapeError, sample_tiles, synthetic_landscape
 
@@ -196,3 +196,33 @@ def test_step_before_reset_and_after_the_end():
     env.step(int(np.flatnonzero(env.action_masks())[0]))
     with pytest.raises(gym.error.ResetNeeded, match="budget spent"):
         env.step(int(np.flatnonzero(env.action_masks())[0]))
+
+
+def test_the_fire_count_layer_tells_the_episodes_count_and_any_env_can_serve_it():
+    counted = FuelBreakEnv("synthetic:24", budget=0.01, n_scenarios=[2, 64], fire_count_layer=True)
+    plain = FuelBreakEnv("synthetic:24", budget=0.01, n_scenarios=[2, 64])
+    assert counted.observation_layers == OBSERVATION_LAYERS + (FIRE_COUNT_LAYER,)
+    assert counted.observation_space.shape == (len(OBSERVATION_LAYERS) + 1, 24, 24)
+    assert counted.static_channels == plain.static_channels + (len(OBSERVATION_LAYERS),)
+    seen = set()
+    for seed in range(6):
+        obs, _ = counted.reset(seed=seed)
+        plain_obs, _ = plain.reset(seed=seed)
+        seen.add(counted.n_scenarios)
+        expected = np.log(counted.n_scenarios) / np.log(4096)  # 64 fires: 0.5
+        np.testing.assert_allclose(obs[-1], expected, rtol=1e-6)
+        np.testing.assert_array_equal(obs[:-1], plain_obs)  # the other layers are unchanged
+        obs, *_ = counted.step(int(np.flatnonzero(counted.action_masks())[0]))
+        np.testing.assert_allclose(obs[-1], expected, rtol=1e-6)  # static over the episode
+        plain.step(int(np.flatnonzero(plain.action_masks())[0]))
+        # An env without the layer computes it for a checkpoint that reads it, in its order.
+        np.testing.assert_array_equal(plain.observation(counted.observation_layers), obs)
+        np.testing.assert_array_equal(counted.observation(OBSERVATION_LAYERS), plain.observation())
+    assert seen == {2, 64}
+    np.testing.assert_allclose(counted.observation([FIRE_COUNT_LAYER, "slope"])[1], obs[0])
+    with pytest.raises(ValueError, match="'wind_speed'.*firebreak version"):
+        plain.observation(["slope", "wind_speed"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        check_env(FuelBreakEnv("synthetic:24", budget=0.01, n_scenarios=[2, 3], fire_count_layer=True,
+                               invalid_action="penalty"), skip_render_check=True)

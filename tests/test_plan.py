@@ -16,7 +16,7 @@ import torch
 from firebreak.config import load_config
 from firebreak.dqn.checkpoint import save_checkpoint
 from firebreak.dqn.networks import build_q_network
-from firebreak.env import DEFAULT_SEASON, OBSERVATION_LAYERS, FuelBreakEnv
+from firebreak.env import DEFAULT_SEASON, FIRE_COUNT_LAYER, OBSERVATION_LAYERS, FuelBreakEnv
 from firebreak.evaluate import SCORING_SEED_BASE, checkpoint_policy
 from firebreak.fire import ScenarioSampler, simulate_many
 from firebreak.landscape import load_breaks, load_landfire, sample_landscape, sample_tiles
@@ -71,18 +71,20 @@ def test_domirank_at_scale_ranks_as_the_env_policy():
     assert [int(c) for c in top_cells(scores, tile.burnable, len(info["breaks"]))] == info["breaks"]
 
 
-def _checkpoint(path: Path, tile: int = 32) -> Path:
+def _checkpoint(path: Path, tile: int = 32, layers=OBSERVATION_LAYERS) -> Path:
     torch.manual_seed(0)
-    network = build_q_network("basic", len(OBSERVATION_LAYERS), hidden=8, num_layers=2)
-    model = {"kind": "basic", "kwargs": {"hidden": 8, "num_layers": 2}, "obs_shape": [len(OBSERVATION_LAYERS), tile, tile],
-             "obs_layers": list(OBSERVATION_LAYERS)}
+    network = build_q_network("basic", len(layers), hidden=8, num_layers=2)
+    model = {"kind": "basic", "kwargs": {"hidden": 8, "num_layers": 2}, "obs_shape": [len(layers), tile, tile],
+             "obs_layers": list(layers)}
     config = load_config(REPO / "ray_configs" / "smoke.yaml").model_dump()
     return save_checkpoint(path, learner_state={"dqn": {"q_network": network.state_dict()}}, model=model,
                            config=config, counters={})
 
 
-def test_checkpoint_one_break_per_round_is_the_envs_greedy(tmp_path):
-    path = _checkpoint(tmp_path / "net.pt")
+@pytest.mark.parametrize("layers", [OBSERVATION_LAYERS, OBSERVATION_LAYERS + (FIRE_COUNT_LAYER,)],
+                         ids=["env layers", "with the fire count"])
+def test_checkpoint_one_break_per_round_is_the_envs_greedy(tmp_path, layers):
+    path = _checkpoint(tmp_path / "net.pt", layers=layers)
     tile = sample_tiles(64, "holdout")[0].window(0, 0, 32, 32)
     cfg = load_config(REPO / "ray_configs" / "smoke.yaml").env
     # CheckpointPlanner resets its tile env with seed 0: the same episode fires as this env's.

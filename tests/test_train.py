@@ -18,11 +18,13 @@ import firebreak.rollout
 import firebreak.train
 from firebreak.config import ConfigError, RolloutConfig, load_config
 from firebreak.dqn.checkpoint import CheckpointError, build_policy_network, load_checkpoint
+from firebreak.env import FIRE_COUNT_LAYER, OBSERVATION_LAYERS
 from firebreak.evaluate import checkpoint_policy, evaluate
 from firebreak.landscape import synthetic_landscape
 from firebreak.placement import BASELINES
 from firebreak.rollout import read_injections
 from firebreak.train import _check_cpus, _Run, train
+from firebreak.viz import load_policy
 from tests.rollout_fixtures import ray_local  # noqa: F401
 from tests.scheduled_faults import ScheduledEnvFactory
 
@@ -207,12 +209,20 @@ def test_chaos_run_finishes_with_every_fault_counted(ray_local, tmp_path):  # no
 @pytest.mark.timeout(120)
 def test_a_warm_start_without_actors(ray_local, tmp_path):  # noqa: F811
     # rollout.runners 0: the demonstrations play in this process even with Ray initialised
+    # and across fire counts with the count observed: its checkpoint reads that layer wherever it plays
     cfg = _cfg("smoke", tmp_path, "rollout.runners=0", "run.total_env_steps=160", "learner.learning_starts=32",
-               "run.name=local", *DEMOS)
+               "run.name=local", "env.n_scenarios=[3,6]", "env.fire_count_layer=true", *DEMOS)
     summary = train(cfg, progress=False)
     assert summary["pretrain_updates"] == 20 and summary["updates"] > 20 and summary["env_steps"] >= 160
     scalars = _scalars(Path(summary["run_dir"]))
     assert len(scalars["eval/ratio_vs_random"]) >= 2  # right after pre-training, and at the end
+    best = Path(summary["run_dir"]) / "checkpoints" / "best.pt"
+    model = load_checkpoint(best)["model"]
+    assert model["obs_layers"] == [*OBSERVATION_LAYERS, FIRE_COUNT_LAYER] and model["obs_shape"][0] == 19
+    assert load_policy(best).layers[-1] == FIRE_COUNT_LAYER
+    tiles = [synthetic_landscape((24, 24), 2**31, kind="grass_shrub")]
+    burned = evaluate({"dqn": checkpoint_policy(str(best))}, tiles, budget=0.03, n_scenarios=4, progress=False)
+    assert 0 <= burned["dqn"]["burned"][0] <= burned["dqn"]["untreated"][0]
 
 
 @pytest.mark.timeout(120)
