@@ -50,6 +50,24 @@ class Demonstration:
     expert_burned_fraction: float  # under the expert's fires, at the end
 
 
+#: Peak bytes per fire and cell of an episode's fires (`IncrementalSimulator`: arrival times,
+#: fastest-path trees, move costs, fire behaviour; DPV's work arrays): 300 held and 365 at a
+#: step's peak (tracemalloc, 64 x 64 tiles, 16-128 fires), plus a margin. A 1,024-fire episode
+#: with its teacher on 4,096 fires reserves 8.5 GB (its process reached 6.9 GB RSS).
+BYTES_PER_FIRE_CELL = 380
+#: The task's process itself (Python, numpy, numba's compiled code).
+WORKER_BYTES = 2**29
+
+
+def expert_episode_bytes(env: FuelBreakEnv, index: int, expert_scenarios: int | str = 256) -> int:
+    """Peak memory of `play_expert_episode` for episode `index` of `env`'s kwargs: the agent's
+    fires and the expert's on that episode's landscape, plus the process. Draws the episode on
+    `env` (a spare one: it moves to that episode, and nothing is simulated)."""
+    landscape, fires = env.draw_episode(DEMO_SEED_BASE + index)
+    fires += expert_fire_count(expert_scenarios, fires)
+    return WORKER_BYTES + fires * landscape.fuel_model.size * BYTES_PER_FIRE_CELL
+
+
 def expert_fire_count(expert_scenarios: int | str, agent_fires: int) -> int:
     """Fires the expert plans on: `expert_scenarios` itself (0: the agent's own fires, returned
     as 0), or for ``"<k>x"`` k times the agent's `agent_fires` of that episode (with
@@ -102,7 +120,8 @@ def collect_demonstrations(env_kwargs: dict, episodes: int, *, expert_scenarios:
                            use_ray: bool | None = None, progress: bool = True) -> Iterator[Any]:
     """Play episodes 0..episodes-1 with the expert; yields each `Demonstration` as it finishes
     (in completion order). With Ray (`use_ray`; default: when Ray is initialised) it runs them
-    as Ray tasks of `num_cpus` each and yields their ObjectRefs instead, so the caller can hand
+    as Ray tasks of `num_cpus` each, reserving their memory (`expert_episode_bytes`), and yields
+    their ObjectRefs instead, so the caller can hand
     them to an actor without fetching the arrays into this process."""
     import ray
 
@@ -116,8 +135,18 @@ def collect_demonstrations(env_kwargs: dict, episodes: int, *, expert_scenarios:
                 yield play_expert_episode(env_kwargs, index, expert_scenarios)
                 bar.update()
             return
-        task = ray.remote(play_expert_episode).options(num_cpus=num_cpus)
-        pending = [task.remote(env_kwargs, index, expert_scenarios) for index in range(episodes)]
+        # Each task reserves the memory it will hold, so that Ray runs no more at once than a
+        # node holds (unreserved, 1,024-fire episodes with 4x teachers ran 4 at a time on a
+        # 23 GB node and Ray's memory monitor killed and retried 8-9 of them per run). Capped at
+        # the largest node's memory resource, where it then runs alone.
+        largest = max((node["Resources"].get("memory", 0) for node in ray.nodes() if node["Alive"]), default=0)
+        spare = FuelBreakEnv(**env_kwargs)
+        task = ray.remote(play_expert_episode)
+        pending = []
+        for index in range(episodes):
+            memory = min(expert_episode_bytes(spare, index, expert_scenarios), int(largest))
+            options = {"num_cpus": num_cpus, **({"memory": memory} if memory else {})}
+            pending.append(task.options(**options).remote(env_kwargs, index, expert_scenarios))
         while pending:
             done, pending = ray.wait(pending, num_returns=1)
             yield done[0]

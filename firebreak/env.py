@@ -204,13 +204,20 @@ class FuelBreakEnv(gym.Env):
             return synthetic_landscape((source.size,) * 2, int(self.np_random.integers(2**31)), kind=kind)
         return source[turn % len(source)]
 
-    def reset(self, *, seed: int | None = None, options: dict | None = None):
+    def draw_episode(self, seed: int | None = None) -> tuple[Landscape, int]:
+        """The landscape and fire count of the episode ``reset(seed=seed)`` plays, drawn as reset
+        draws them (reset calls it first) but without simulating: call it on a spare env to size
+        an episode before playing it."""
         super().reset(seed=seed)
         if seed is not None:
             self._episode = int(seed)
         self.landscape = self._next_landscape()
         if len(self.fire_counts) > 1:  # one count: no draw, so seeds give the episodes they always gave
             self.n_scenarios = self.fire_counts[int(self.np_random.integers(len(self.fire_counts)))]
+        return self.landscape, self.n_scenarios
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        self.draw_episode(seed)
         scenarios = ScenarioSampler(int(self.np_random.integers(2**63)), self.season).sample(
             self.landscape, self.n_scenarios)
         started = time.perf_counter()

@@ -170,7 +170,8 @@ def make_env(env_config: dict) -> RLlibObservation:
     """The registered env creator: ``env_config`` holds the ``env:`` section's keys."""
     env = dict(env_config)  # RLlib passes an EnvContext; only its dict entries matter here
     return RLlibObservation(FuelBreakEnv(env["landscapes"], budget=env["budget"], n_scenarios=env["n_scenarios"],
-                                         invalid_action=env["invalid_action"]))
+                                         invalid_action=env["invalid_action"],
+                                         fire_count_layer=env.get("fire_count_layer", False)))
 
 
 def register() -> None:

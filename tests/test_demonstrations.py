@@ -9,6 +9,7 @@ from firebreak.demonstrations import DEMO_SEED_BASE, collect_demonstrations, exp
 from firebreak.dqn.demonstrations import DemonstrationBuffer
 from firebreak.env import FuelBreakEnv
 from firebreak.landscape import synthetic_landscape
+from tests.rollout_fixtures import ray_local  # noqa: F401
 
 ENV = {"landscapes": [synthetic_landscape((24, 24), 5, kind="grass_shrub")], "budget": 0.03, "n_scenarios": 4}
 
@@ -76,3 +77,42 @@ def test_collected_demonstrations_fill_a_buffer(demo):
     for d in demos:
         buffer.add_episode(**d.arrays)
     assert buffer.episodes == 2 and len(buffer) == sum(len(d.arrays["actions"]) for d in demos)
+
+
+def test_an_episodes_draw_is_the_one_reset_plays():
+    kwargs = {"landscapes": ["synthetic:24", ENV["landscapes"][0]], "budget": 0.03, "n_scenarios": [2, 5, 9]}
+    spare, env = FuelBreakEnv(**kwargs), FuelBreakEnv(**kwargs)
+    for seed in (7, 3, 8, 1, 0):  # out of order: a draw depends on its seed only
+        landscape, fires = spare.draw_episode(seed)
+        env.reset(seed=seed)
+        assert fires == env.n_scenarios == len(env.simulator.scenarios)
+        np.testing.assert_array_equal(landscape.fuel_model, env.landscape.fuel_model)
+
+
+def test_an_expert_episodes_memory_estimate_bounds_what_it_holds():
+    import tracemalloc
+
+    from firebreak.demonstrations import WORKER_BYTES, expert_episode_bytes
+    from firebreak.landscape import sample_tiles
+
+    env = {"landscapes": sample_tiles(64, "train")[:1], "budget": 0.005, "n_scenarios": [16, 32]}
+    play_expert_episode(env, 0, expert_scenarios="2x")  # compile first: numba's allocations are not the episode's
+    for index in (0, 1, 2):
+        estimate = expert_episode_bytes(FuelBreakEnv(**env), index, "2x") - WORKER_BYTES
+        tracemalloc.start()
+        play_expert_episode(env, index, expert_scenarios="2x")
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        assert peak <= estimate <= 1.6 * peak, (index, peak, estimate)
+
+
+def test_expert_tasks_larger_than_every_node_still_run(monkeypatch, ray_local):  # noqa: F811
+    import firebreak.demonstrations
+
+    monkeypatch.setattr(firebreak.demonstrations, "BYTES_PER_FIRE_CELL", 2**40)  # petabytes per episode
+    refs = list(collect_demonstrations(ENV, 2, expert_scenarios=8, progress=False))  # Ray tasks: Ray is up
+    import ray
+
+    played = ray.get(refs, timeout=120)  # capped at the largest node's memory: they run, one at a time
+    assert [len(d.arrays["actions"]) for d in played] == [len(play_expert_episode(ENV, i, 8).arrays["actions"])
+                                                          for i in (0, 1)]
