@@ -76,6 +76,11 @@ FIRE_COUNT_LAYER = "planning_fires"
 FIRE_COUNT_SCALE = 4096
 
 
+def observation_layers(fire_count_layer: bool = False) -> tuple[str, ...]:
+    """The layers of `FuelBreakEnv(fire_count_layer=...)`'s observations, in order."""
+    return OBSERVATION_LAYERS + ((FIRE_COUNT_LAYER,) if fire_count_layer else ())
+
+
 def fire_count_value(n_fires: int) -> float:
     """The `FIRE_COUNT_LAYER` value for `n_fires` planning fires."""
     return float(np.log(n_fires) / np.log(FIRE_COUNT_SCALE))
@@ -182,7 +187,7 @@ class FuelBreakEnv(gym.Env):
         self.invalid_action = invalid_action
         self.invalid_penalty = float(invalid_penalty)
         #: The observation's layers, in order (`OBSERVATION_LAYERS`, then `FIRE_COUNT_LAYER` if asked).
-        self.observation_layers: tuple[str, ...] = OBSERVATION_LAYERS + ((FIRE_COUNT_LAYER,) if fire_count_layer else ())
+        self.observation_layers: tuple[str, ...] = observation_layers(fire_count_layer)
         #: Channels fixed for a whole episode (terrain, canopy, fuel behaviour, the fire count;
         #: 14 of 18 without it): the replay stores them once per episode.
         self.static_channels: tuple[int, ...] = STATIC_CHANNELS + ((len(OBSERVATION_LAYERS),) if fire_count_layer else ())
@@ -281,10 +286,11 @@ class FuelBreakEnv(gym.Env):
         if this env does not observe it, so one env serves checkpoints with and without it."""
         if layers is None or tuple(layers) == self.observation_layers:
             return self._obs.copy()
-        unknown = [name for name in layers if name not in self.observation_layers + (FIRE_COUNT_LAYER,)]
+        known = observation_layers(fire_count_layer=True)
+        unknown = [name for name in layers if name not in known]
         if unknown:
             raise ValueError(f"observation layers {unknown} are not among this firebreak's "
-                             f"{list(OBSERVATION_LAYERS + (FIRE_COUNT_LAYER,))}; use the firebreak version that "
+                             f"{list(known)}; use the firebreak version that "
                              "wrote the checkpoint")
         count = np.full(self.shape, fire_count_value(self.n_scenarios), np.float32)
         return np.stack([self._obs[self.observation_layers.index(name)] if name in self.observation_layers else count

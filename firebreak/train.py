@@ -48,7 +48,7 @@ from .dqn import DQNConfig, linear_schedule
 from .dqn.checkpoint import load_checkpoint, save_checkpoint
 from .dqn.algorithm import DQN, check_saved_replay
 from .dqn.exploration import QPolicy
-from .env import FuelBreakEnv
+from .env import FuelBreakEnv, observation_layers
 from .evaluate import eval_landscapes, evaluate
 from .placement import BASELINES
 
@@ -412,7 +412,7 @@ class Evaluator:
             self.landscapes = eval_landscapes(source, split="all", n=cfg.run.eval_tiles)
         except ValueError as err:  # LandscapeError too
             raise ConfigError(f"run.eval_landscapes={source!r}: {err}") from None
-        self.layers = FuelBreakEnv(**cfg.env.model_dump()).observation_layers  # what the network reads
+        self.layers = observation_layers(cfg.env.fire_count_layer)  # what the network reads
         self.network = (cfg.learner.network, dict(cfg.learner.network_kwargs), len(self.layers))
         # no warm-up episodes: their only use is honest CPU seconds, which are not reported here
         self.kwargs = {"budget": cfg.env.budget, "n_scenarios": cfg.run.eval_scenarios, "progress": False,

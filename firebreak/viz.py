@@ -32,7 +32,7 @@ from tqdm import tqdm  # noqa: E402
 from .config import Config, config_from_dict  # noqa: E402
 from .dqn.checkpoint import CheckpointError, build_policy_network, load_checkpoint  # noqa: E402
 from .dqn.networks import masked_argmax  # noqa: E402
-from .env import FIRE_COUNT_LAYER, OBSERVATION_LAYERS, FuelBreakEnv  # noqa: E402
+from .env import FIRE_COUNT_LAYER, OBSERVATION_LAYERS, FuelBreakEnv, observation_layers  # noqa: E402
 from .evaluate import EVAL_SEED_BASE, SCORING_SEED_BASE, burned_fraction, eval_landscapes  # noqa: E402
 from .fire import FUEL_MODELS, ScenarioSampler, simulate_many  # noqa: E402
 from .landscape import Landscape  # noqa: E402
@@ -96,7 +96,7 @@ def load_policy(path: str | Path) -> TrainedPolicy:
     payload = load_checkpoint(path)
     model = payload["model"]
     layers = tuple(model.get("obs_layers", []))
-    if layers not in (OBSERVATION_LAYERS, OBSERVATION_LAYERS + (FIRE_COUNT_LAYER,)):
+    if layers not in (observation_layers(False), observation_layers(True)):
         raise CheckpointError(f"{path}: its observation layers {model.get('obs_layers')} differ from this firebreak's "
                               f"{list(OBSERVATION_LAYERS)} (+ {FIRE_COUNT_LAYER!r}); use the firebreak version that "
                               "trained it.")

@@ -123,7 +123,7 @@ def test_a_fuelbreak_sized_slot_is_about_4x_smaller():
     from firebreak.env import FuelBreakEnv
 
     shape, steps = (18, 64, 64), round(0.05 * 64 * 64)  # a 64 x 64 tile, budget 5 %: 205-step episodes
-    assert len(FuelBreakEnv.static_channels) == 14
+    assert len(FuelBreakEnv(["synthetic:24"]).static_channels) == 14
     full = replay_nbytes(150_000, shape)
     once = replay_nbytes(150_000, shape, static_channels=14, static_slots=default_static_slots(150_000, steps))
     assert full / once > 3.9
