@@ -12,7 +12,9 @@ above 2**40, so evaluation fires are never trained on. The default landscapes ar
 split of the bundled real tiles (`firebreak.landscape.sample_tiles`): they neighbour the
 training tiles on one raster. ``synthetic:<size>[:<kind>]`` gives a second held-out set of
 different terrain: synthetic landscapes from seeds 2**31 + i (training draws below 2**31), the
-kinds cycling unless one is named.
+kinds cycling unless one is named. Besides the planners by name and training checkpoints (.pt),
+``search:<checkpoint.pt>`` is the search planner trying the checkpoint's top Q cells instead of
+DPV's (the network proposes, the planning fires decide).
 
 Fires are free to sample, so a planner is judged at a simulation budget: with
 ``--planning-fires 64,256,1024`` every policy plans on each N in turn, and each N gets its own
@@ -41,7 +43,7 @@ from .env import FuelBreakEnv
 from .fire import ScenarioSampler, simulate_many
 from .env import SYNTHETIC_KINDS
 from .landscape import Landscape, load_landscapes, synthetic_landscape
-from .placement import PLANNERS, Policy, run_episode
+from .placement import PLANNERS, GreedySearchPolicy, Policy, run_episode
 
 EVAL_SEED_BASE = 2**40
 SCORING_SEED_BASE = 2**41
@@ -170,8 +172,8 @@ def eval_landscapes(source: str, split: str = "holdout", n: int | None = None) -
     return landscapes[:n] if n else landscapes
 
 
-def checkpoint_policy(path: str) -> Callable[[int], Policy]:
-    """A policy factory for a training checkpoint: greedy masked argmax of its Q-network."""
+def _checkpoint_q(path: str):
+    """(the checkpoint's Q-network as a CPU `QPolicy`, the observation layers it reads)."""
     from .dqn.checkpoint import load_checkpoint
     from .dqn.exploration import QPolicy
 
@@ -179,17 +181,34 @@ def checkpoint_policy(path: str) -> Callable[[int], Policy]:
     model = payload["model"]
     greedy = QPolicy(model["kind"], model["kwargs"], int(model["obs_shape"][0]), epsilon=0.0, torch_threads=None)
     greedy.set_weights({"weights": payload["learner"]["dqn"]["q_network"], "epsilon": 0.0})
-    layers = model.get("obs_layers") or None  # the layers it was trained on, in their order
+    return greedy, model.get("obs_layers") or None  # the layers it was trained on, in their order
+
+
+def checkpoint_policy(path: str) -> Callable[[int], Policy]:
+    """A policy factory for a training checkpoint: greedy masked argmax of its Q-network."""
+    greedy, layers = _checkpoint_q(path)
     return lambda seed: (lambda env: greedy.greedy(env.observation(layers), env.action_masks()))
 
 
+def checkpoint_search(path: str, candidates: int = 64) -> Callable[[int], Policy]:
+    """A policy factory for ``search:<checkpoint>``: the search planner (`GreedySearchPolicy`)
+    trying the checkpoint's top-`candidates` Q cells, not DPV's: the network proposes, the
+    planning fires decide."""
+    greedy, layers = _checkpoint_q(path)
+    q_values = lambda env: greedy.q_values(env.observation(layers))
+    return lambda seed: GreedySearchPolicy(candidates, prior=q_values)
+
+
 def policy_factory(name: str) -> Callable[[int], Policy]:
-    """The factory of a `PLANNERS` name or a training checkpoint path (.pt)."""
+    """The factory of a `PLANNERS` name, a training checkpoint path (.pt) or ``search:<checkpoint>``."""
     if name in PLANNERS:
         return PLANNERS[name]
     if str(name).endswith(".pt"):
+        if str(name).startswith("search:"):
+            return checkpoint_search(name[len("search:"):])
         return checkpoint_policy(name)
-    raise ValueError(f"policy {name!r}: not a planner ({', '.join(PLANNERS)}) nor a .pt checkpoint")
+    raise ValueError(f"policy {name!r}: not a planner ({', '.join(PLANNERS)}), a .pt checkpoint "
+                     "nor search:<checkpoint.pt>")
 
 
 def _start_worker(parent_pid: int) -> None:
@@ -332,7 +351,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m firebreak.evaluate", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--policy", action="append", metavar="NAME|CHECKPOINT",
-                        help=f"a planner ({', '.join(PLANNERS)}) or a training checkpoint (.pt); "
+                        help=f"a planner ({', '.join(PLANNERS)}), a training checkpoint (.pt), or "
+                             "search:<checkpoint.pt> (the search planner trying the checkpoint's top cells); "
                              "repeatable; default: every planner")
     parser.add_argument("--landscapes", default="sample:64",
                         help="landscape source (default: sample:64, the bundled 64x64 tiles; "

@@ -14,7 +14,8 @@ returning the next cell to treat. `run_episode` plays one whole episode with any
 - `GreedySearchPolicy` (``PLANNERS["search"]``): spends simulations on the objective itself:
   of the top-K DPV cells, the one whose break lowers the burned area the most, each candidate
   re-simulated. Not a baseline of training's evaluation (3.5-4 x DPV's CPU time with K = 64);
-  the upper reference of ``python -m firebreak.evaluate``.
+  the upper reference of ``python -m firebreak.evaluate``. Given another `prior` (e.g. a trained
+  checkpoint's Q-values, ``search:<checkpoint.pt>`` there) it tries that prior's top K instead.
 """
 
 from __future__ import annotations
@@ -97,10 +98,11 @@ class DomiRankPolicy:
 
 class GreedySearchPolicy:
     """Greedy on the exact marginal gain: of the `candidates` treatable cells with the highest
-    DPV, treat the one whose break lowers the burned cells summed over the episode's scenarios
-    the most, each candidate simulated on every scenario it can change
+    `prior` score (default: DPV), treat the one whose break lowers the burned cells summed over
+    the episode's scenarios the most, each candidate simulated on every scenario it can change
     (`IncrementalSimulator.burned_with`). Ties, and steps where no candidate gains, go to the
-    highest DPV.
+    highest prior score. `prior(env)` gives a score per cell, (H, W) or (H*W,), any units: only
+    its order is used.
 
     Trial results are kept per (candidate, scenario) across steps while still exact: breaks only
     remove moves, so a trial fire burns within the scenario's current fire, and its support lies
@@ -110,10 +112,11 @@ class GreedySearchPolicy:
 
     name = "search"
 
-    def __init__(self, candidates: int = 64):
+    def __init__(self, candidates: int = 64, prior: Callable[[FuelBreakEnv], np.ndarray] | None = None):
         if int(candidates) != candidates or candidates < 1:
             raise ValueError(f"candidates {candidates!r}: give a positive whole number of cells to try per step")
         self.candidates = int(candidates)
+        self.prior = prior or (lambda env: env.downstream_protection)
         self._simulator = None
         self._trials: dict[int, np.ndarray] = {}  # cell -> burned cells per scenario, -1 = stale
 
@@ -135,11 +138,11 @@ class GreedySearchPolicy:
 
     def gains(self, env: FuelBreakEnv) -> dict[int, float]:
         """{cell: burned cells its break would save, summed over the scenarios} for this step's
-        candidates, in decreasing DPV order."""
+        candidates, in decreasing prior order."""
         simulator = env.simulator
         self._sync(simulator)
         mask = env.action_masks()
-        score = np.where(mask, env.downstream_protection.ravel(), -np.inf)
+        score = np.where(mask, np.asarray(self.prior(env)).ravel(), -np.inf)
         order = np.argsort(-score, kind="stable")[:min(self.candidates, int(mask.sum()))]
         current = simulator.burned.sum(axis=(1, 2))
         gains = {}
@@ -155,7 +158,7 @@ class GreedySearchPolicy:
 
     def __call__(self, env: FuelBreakEnv) -> int:
         gains = self.gains(env)
-        return max(gains, key=gains.get)  # the first (highest DPV) among equal gains
+        return max(gains, key=gains.get)  # the first (highest prior) among equal gains
 
 
 BASELINES: dict[str, Callable[[int], Policy]] = {

@@ -12,13 +12,14 @@ import time
 import numpy as np
 import psutil
 import pytest
+from checkpoint_helpers import tiny_checkpoint
 
 from firebreak.env import FuelBreakEnv
-from firebreak.evaluate import (eval_landscapes, evaluate, format_frontier, format_table, load_frontier,
-                                main)
+from firebreak.evaluate import (checkpoint_policy, checkpoint_search, eval_landscapes, evaluate, format_frontier,
+                                format_table, load_frontier, main, policy_factory)
 from firebreak.fire import IncrementalSimulator, ScenarioSampler, simulate_many
 from firebreak.landscape import synthetic_landscape
-from firebreak.placement import PLANNERS, GreedySearchPolicy
+from firebreak.placement import PLANNERS, BurnProbabilityPolicy, GreedySearchPolicy, run_episode
 
 
 @pytest.fixture(scope="module")
@@ -83,6 +84,36 @@ def test_search_plans_burn_less_than_dpv_on_their_own_fires(grassland):
             _, _, done, _, info = env.step(policy(env))
         burned[name] = info["burned_fraction"]
     assert burned["search"] < burned["dpv"], burned
+
+
+def test_search_tries_its_priors_top_cells_and_with_one_candidate_plays_the_prior(grassland):
+    env = FuelBreakEnv([grassland], n_scenarios=6, budget=0.02)
+    prior = lambda e: e.burn_probability
+    env.reset(seed=5)
+    gains = GreedySearchPolicy(candidates=5, prior=prior).gains(env)
+    score = np.where(env.action_masks(), env.burn_probability.ravel(), -np.inf)
+    assert list(gains) == np.argsort(-score, kind="stable")[:5].tolist()
+    assert (run_episode(env, GreedySearchPolicy(candidates=1, prior=prior), 5)["breaks"]
+            == run_episode(env, BurnProbabilityPolicy(), 5)["breaks"])
+
+
+def test_search_on_a_checkpoint_tries_its_top_q_cells(tmp_path):
+    """``search:<checkpoint>``: the network proposes (its top-K Q cells), the planning fires decide;
+    with one candidate it is the checkpoint's own greedy policy."""
+    path = str(tiny_checkpoint(tmp_path / "net.pt", tile=24))
+    landscape = synthetic_landscape((24, 24), 5, kind="grass_shrub")
+    env = FuelBreakEnv([landscape], n_scenarios=6, budget=0.02)
+    greedy = run_episode(env, checkpoint_policy(path)(0), 9)["breaks"]
+    assert run_episode(env, checkpoint_search(path, candidates=1)(0), 9)["breaks"] == greedy
+    policy = policy_factory(f"search:{path}")(0)
+    assert policy.candidates == 64
+    env.reset(seed=9)
+    q = np.where(env.action_masks(), policy.prior(env), -np.inf)
+    assert list(policy.gains(env)) == np.argsort(-q, kind="stable")[:64].tolist()
+    searched = run_episode(env, policy, 9)
+    assert searched["breaks"] != greedy, "on these fires the exact gains re-order the network's picks"
+    with pytest.raises(ValueError, match="search:<checkpoint.pt>"):
+        policy_factory("search:dpv")
 
 
 def test_every_budget_plans_on_its_own_fires_and_scores_on_the_same_ones(grassland):

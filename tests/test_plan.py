@@ -11,11 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import rasterio
-import torch
+from checkpoint_helpers import tiny_checkpoint
 
 from firebreak.config import load_config
-from firebreak.dqn.checkpoint import save_checkpoint
-from firebreak.dqn.networks import build_q_network
 from firebreak.env import DEFAULT_SEASON, FIRE_COUNT_LAYER, OBSERVATION_LAYERS, FuelBreakEnv
 from firebreak.evaluate import SCORING_SEED_BASE, checkpoint_policy
 from firebreak.fire import ScenarioSampler, simulate_many
@@ -71,20 +69,10 @@ def test_domirank_at_scale_ranks_as_the_env_policy():
     assert [int(c) for c in top_cells(scores, tile.burnable, len(info["breaks"]))] == info["breaks"]
 
 
-def _checkpoint(path: Path, tile: int = 32, layers=OBSERVATION_LAYERS) -> Path:
-    torch.manual_seed(0)
-    network = build_q_network("basic", len(layers), hidden=8, num_layers=2)
-    model = {"kind": "basic", "kwargs": {"hidden": 8, "num_layers": 2}, "obs_shape": [len(layers), tile, tile],
-             "obs_layers": list(layers)}
-    config = load_config(REPO / "ray_configs" / "smoke.yaml").model_dump()
-    return save_checkpoint(path, learner_state={"dqn": {"q_network": network.state_dict()}}, model=model,
-                           config=config, counters={})
-
-
 @pytest.mark.parametrize("layers", [OBSERVATION_LAYERS, OBSERVATION_LAYERS + (FIRE_COUNT_LAYER,)],
                          ids=["env layers", "with the fire count"])
 def test_checkpoint_one_break_per_round_is_the_envs_greedy(tmp_path, layers):
-    path = _checkpoint(tmp_path / "net.pt", layers=layers)
+    path = tiny_checkpoint(tmp_path / "net.pt", layers=layers)
     tile = sample_tiles(64, "holdout")[0].window(0, 0, 32, 32)
     cfg = load_config(REPO / "ray_configs" / "smoke.yaml").env
     # CheckpointPlanner resets its tile env with seed 0: the same episode fires as this env's.
@@ -96,7 +84,7 @@ def test_checkpoint_one_break_per_round_is_the_envs_greedy(tmp_path, layers):
 
 
 def test_checkpoint_on_overlapping_tiles_spends_the_budget(tmp_path, crop):
-    path = _checkpoint(tmp_path / "net.pt", tile=32)
+    path = tiny_checkpoint(tmp_path / "net.pt", tile=32)
     plan = make_plan(crop, str(path), budget=0.05, fires=16, scoring_fires=8, progress=False)
     n = budget_cells(crop, 0.05)
     assert int((plan.order > 0).sum()) == n == plan.summary["breaks"] and plan.order.max() == n

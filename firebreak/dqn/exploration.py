@@ -105,3 +105,8 @@ class QPolicy:
     def greedy(self, obs: np.ndarray, mask: np.ndarray) -> int:
         """The valid cell with the highest Q for one observation (C, H, W)."""
         return int(act(self.network, obs[None], mask[None], 0.0, np.random.default_rng(0))[0])
+
+    def q_values(self, obs: np.ndarray) -> np.ndarray:
+        """Q of every cell, (H*W,), for one observation (C, H, W); invalid cells included."""
+        with torch.no_grad():
+            return self.network(torch.as_tensor(obs[None], dtype=torch.float32)).numpy()[0]
