@@ -13,8 +13,9 @@ split of the bundled real tiles (`firebreak.landscape.sample_tiles`): they neigh
 training tiles on one raster. ``synthetic:<size>[:<kind>]`` gives a second held-out set of
 different terrain: synthetic landscapes from seeds 2**31 + i (training draws below 2**31), the
 kinds cycling unless one is named. Besides the planners by name and training checkpoints (.pt),
-``search:<checkpoint.pt>`` is the search planner trying the checkpoint's top Q cells instead of
-DPV's (the network proposes, the planning fires decide).
+``search:<K>`` is the search planner trying the top K DPV cells per step (``search`` tries 64),
+and ``search:<checkpoint.pt>`` the search planner trying the checkpoint's top 64 Q cells instead
+of DPV's (the network proposes, the planning fires decide).
 
 Fires are free to sample, so a planner is judged at a simulation budget: with
 ``--planning-fires 64,256,1024`` every policy plans on each N in turn, and each N gets its own
@@ -113,13 +114,18 @@ def evaluate(
 
 #: The placement heuristics (`firebreak.placement.PLANNERS` less random): the bar a learned
 #: policy has to clear. "search" spends simulations on the objective itself (3.5-4 x DPV's CPU
-#: time on the held-out tiles, README "Learning quality").
+#: time on the held-out tiles, README "Learning quality"); so does "search:<K>", with K candidates.
 HEURISTICS = ("burnprob", "dpv", "domirank", "search")
+
+
+def is_heuristic(name: str) -> bool:
+    """Whether policy `name` is a non-learned planner: one of `HEURISTICS` or ``search:<K>``."""
+    return name in HEURISTICS or (name.startswith("search:") and name[len("search:"):].isdigit())
 
 
 def best_heuristic(results: dict[str, dict[str, np.ndarray]]) -> str | None:
     """The heuristic of `results` with the lowest mean burned fraction (None without any)."""
-    heuristics = [name for name in HEURISTICS if name in results]
+    heuristics = [name for name in results if is_heuristic(name)]
     return min(heuristics, key=lambda name: results[name]["burned"].mean()) if heuristics else None
 
 
@@ -200,15 +206,21 @@ def checkpoint_search(path: str, candidates: int = 64) -> Callable[[int], Policy
 
 
 def policy_factory(name: str) -> Callable[[int], Policy]:
-    """The factory of a `PLANNERS` name, a training checkpoint path (.pt) or ``search:<checkpoint>``."""
+    """The factory of a `PLANNERS` name, ``search:<K>`` (the search planner on the top K DPV
+    cells), a training checkpoint path (.pt) or ``search:<checkpoint>``."""
     if name in PLANNERS:
         return PLANNERS[name]
+    if is_heuristic(name):  # search:<K>
+        candidates = int(name[len("search:"):])
+        if candidates < 1:
+            raise ValueError(f"policy {name!r}: give search:<K> with K >= 1 candidate cells per step")
+        return lambda seed: GreedySearchPolicy(candidates)
     if str(name).endswith(".pt"):
         if str(name).startswith("search:"):
             return checkpoint_search(name[len("search:"):])
         return checkpoint_policy(name)
-    raise ValueError(f"policy {name!r}: not a planner ({', '.join(PLANNERS)}), a .pt checkpoint "
-                     "nor search:<checkpoint.pt>")
+    raise ValueError(f"policy {name!r}: not a planner ({', '.join(PLANNERS)}), search:<K> (K a whole "
+                     "number of candidate cells), a .pt checkpoint nor search:<checkpoint.pt>")
 
 
 def _start_worker(parent_pid: int) -> None:
@@ -322,8 +334,8 @@ def plot_frontier(frontier, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6.5, 4.5))
     names = list(next(iter(frontier.values())))
+    fig, ax = plt.subplots(figsize=(7.5, 4.5 + 0.2 * len(names)))
     for name in names:
         points = [(r[name]["cpu_seconds"].mean(), *mean_ci(r[name]["burned"]), n)
                   for n, r in sorted(frontier.items()) if name in r]
@@ -333,11 +345,12 @@ def plot_frontier(frontier, path: Path) -> None:
             ax.annotate(f"{int(n)}", (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7,
                         color=line[0].get_color())
     ax.set_xscale("log")
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())  # labelled minor ticks overlap
     ax.set_xlabel("CPU seconds per landscape (planning)")
     ax.set_ylabel("burned fraction under the scoring fires")
     ax.set_title("burned vs compute (labels: planning fires)")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2)  # below: the lines overlap
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
@@ -351,7 +364,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m firebreak.evaluate", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--policy", action="append", metavar="NAME|CHECKPOINT",
-                        help=f"a planner ({', '.join(PLANNERS)}), a training checkpoint (.pt), or "
+                        help=f"a planner ({', '.join(PLANNERS)}), search:<K> (the search planner trying the "
+                             "top K DPV cells; search is search:64), a training checkpoint (.pt), or "
                              "search:<checkpoint.pt> (the search planner trying the checkpoint's top cells); "
                              "repeatable; default: every planner")
     parser.add_argument("--landscapes", default="sample:64",

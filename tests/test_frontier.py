@@ -15,8 +15,8 @@ import pytest
 from checkpoint_helpers import tiny_checkpoint
 
 from firebreak.env import FuelBreakEnv
-from firebreak.evaluate import (checkpoint_policy, checkpoint_search, eval_landscapes, evaluate, format_frontier,
-                                format_table, load_frontier, main, policy_factory)
+from firebreak.evaluate import (best_heuristic, checkpoint_policy, checkpoint_search, eval_landscapes, evaluate,
+                                format_frontier, format_table, load_frontier, main, policy_factory)
 from firebreak.fire import IncrementalSimulator, ScenarioSampler, simulate_many
 from firebreak.landscape import synthetic_landscape
 from firebreak.placement import PLANNERS, BurnProbabilityPolicy, GreedySearchPolicy, run_episode
@@ -95,6 +95,25 @@ def test_search_tries_its_priors_top_cells_and_with_one_candidate_plays_the_prio
     assert list(gains) == np.argsort(-score, kind="stable")[:5].tolist()
     assert (run_episode(env, GreedySearchPolicy(candidates=1, prior=prior), 5)["breaks"]
             == run_episode(env, BurnProbabilityPolicy(), 5)["breaks"])
+
+
+def test_search_with_k_candidates_is_a_heuristic_trying_the_top_k_dpv_cells(grassland):
+    """``search:<K>``: the search planner on the top K DPV cells; with one it is DPV, and the
+    tables count it among the heuristics a learned policy is compared with."""
+    env = FuelBreakEnv([grassland], n_scenarios=6, budget=0.02)
+    policy = policy_factory("search:7")(0)
+    env.reset(seed=5)
+    score = np.where(env.action_masks(), env.downstream_protection.ravel(), -np.inf)
+    assert list(policy.gains(env)) == np.argsort(-score, kind="stable")[:7].tolist()
+    assert (run_episode(env, policy_factory("search:1")(0), 5)["breaks"]
+            == run_episode(env, PLANNERS["dpv"](0), 5)["breaks"])
+    for bad in ("search:0", "search:-3", "search:7.5"):
+        with pytest.raises(ValueError, match="search:<K>"):
+            policy_factory(bad)
+    untreated = np.array([0.3, 0.4])
+    results = {name: {"burned": np.array(b), "untreated": untreated}
+               for name, b in {"dpv": [0.05, 0.1], "search:192": [0.04, 0.08], "learned": [0.03, 0.07]}.items()}
+    assert best_heuristic(results) == "search:192", "the learned row is no heuristic"
 
 
 def test_search_on_a_checkpoint_tries_its_top_q_cells(tmp_path):
