@@ -84,8 +84,8 @@ def test_evaluate_cli(tmp_path):
 def test_evaluate_cli_rejects_unknown_policies_and_checkpoints(tmp_path, capsys):
     out = subprocess.run([sys.executable, "-m", "firebreak.evaluate", "--policy", "greedy-oracle"], capture_output=True,
                          text=True, cwd=REPO)
-    assert out.returncode == 2 and ("not a planner (random, burnprob, dpv, domirank, search), a .pt checkpoint nor "
-                                    "search:<checkpoint.pt>") in out.stderr
+    assert out.returncode == 2 and ("not a planner (random, burnprob, dpv, domirank, search), search:<K> (K a whole "
+                                    "number of candidate cells), a .pt checkpoint nor search:<checkpoint.pt>") in out.stderr
     with pytest.raises(SystemExit) as exit_:  # the same argument check, without a second interpreter start
         evaluate_main(["--policy", str(tmp_path / "missing.pt")])
     assert exit_.value.code == 2 and "no such checkpoint" in capsys.readouterr().err
