@@ -14,7 +14,7 @@ returning the next cell to treat. `run_episode` plays one whole episode with any
 - `GreedySearchPolicy` (``PLANNERS["search"]``): spends simulations on the objective itself:
   of the top-K DPV cells, the one whose break lowers the burned area the most, each candidate
   re-simulated. Not a baseline of training's evaluation (3.5-4 x DPV's CPU time with K = 64);
-  the upper reference of ``python -m firebreak.evaluate``. Given another `prior` (e.g. a trained
+  the search reference of ``python -m firebreak.evaluate``. Given another `prior` (e.g. a trained
   checkpoint's Q-values, ``search:<checkpoint.pt>`` there) it tries that prior's top K instead.
 """
 
